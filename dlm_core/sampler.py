@@ -1,0 +1,278 @@
+"""The stepwise reverse-process sampler for masked diffusion models (toy and real).
+
+Like a diffusers scheduler: build it with a model, settings and a starting canvas;
+each `step()` advances one reverse step and returns what it did, which becomes one
+`StepRecord` of the Trajectory. Maths: ../shared/maths.md section 1.
+
+Strategies
+- `ancestral`: MDLM's reverse step t -> s; each masked position is revealed with
+  probability (alpha_s - alpha_t) / (1 - alpha_t), its unit drawn from p_theta(. | z_t).
+- `random`, `low-confidence`, `margin`, `entropy`: LLaDA's fixed-count sampler; each
+  step draws a candidate per masked position (Gumbel-max at temperature tau), scores
+  the masked positions and commits the k best, k spread evenly over the steps of the
+  current semi-autoregressive block.
+
+The model is any callable mapping ids (B, N) to logits (B, N, vocab) with attributes
+`mask_id` and `takes_time` (False: its output depends on the ids only, so the last
+output can be reused when nothing changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from . import schedules
+from .trajectory import StepRecord, Trajectory
+
+STRATEGIES = ("ancestral", "random", "low-confidence", "margin", "entropy")
+NEG_INF = float("-inf")
+
+
+@dataclass
+class SamplerConfig:
+    steps: int = 6
+    strategy: str = "low-confidence"
+    temperature: float = 1.0
+    block_length: int | None = None  # None: one block over the whole generated part
+    schedule: str = "linear"  # ancestral only
+    cfg_scale: float = 0.0  # unsupervised classifier-free guidance w (0: off)
+    seed: int = 0
+    top_k: int = 13  # how many of each position's predicted units a record keeps
+    suppress_ids: tuple[int, ...] = ()  # e.g. end-of-sequence ids given -inf logits
+    reuse_output: bool = True  # reuse the last model output when nothing changed
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["suppress_ids"] = list(self.suppress_ids)
+        return d
+
+
+def spread_counts(n: int, steps: int) -> list[int]:
+    """n commits over `steps` steps as evenly as possible, earlier steps taking the remainder."""
+    base, rem = divmod(n, steps)
+    return [base + (1 if j < rem else 0) for j in range(steps)]
+
+
+def plan_blocks(gen_length: int, steps: int, block_length: int | None) -> tuple[int, int, int]:
+    """(block_length, number of blocks, steps per block); clear errors for bad settings."""
+    if steps < 1:
+        raise ValueError("the number of steps must be at least 1")
+    if gen_length < 1:
+        raise ValueError("there is nothing to generate (generation length 0)")
+    block = gen_length if block_length in (None, 0) else int(block_length)
+    if block < 1 or gen_length % block != 0:
+        raise ValueError(f"the generation length ({gen_length}) must be divisible by the block length ({block})")
+    n_blocks = gen_length // block
+    if steps % n_blocks != 0:
+        raise ValueError(f"the number of steps ({steps}) must be divisible by the number of blocks ({n_blocks})")
+    return block, n_blocks, steps // n_blocks
+
+
+@dataclass
+class StepResult:
+    """What one step did, for the whole batch (tensors on the CPU)."""
+
+    step: int
+    t: float
+    s: float
+    x: torch.Tensor  # (B, N) ids after the step
+    committed: torch.Tensor  # (B, N) bool
+    confidence: torch.Tensor  # (B, N) float64, NaN where not scored
+    probs: torch.Tensor  # (B, N, vocab) float64 predicted distribution (SUBS)
+    model_called: bool
+    extra: dict = field(default_factory=dict)
+
+    def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
+        k = min(top_k, self.probs.shape[-1])
+        p, ids = torch.topk(self.probs[b], k, dim=-1)
+        conf = self.confidence[b].tolist()
+        return StepRecord(
+            step=self.step,
+            t=self.t,
+            s=self.s,
+            tokens=self.x[b].tolist(),
+            committed=torch.nonzero(self.committed[b]).flatten().tolist(),
+            confidence=[None if np.isnan(c) else float(c) for c in conf],
+            topk_ids=ids.tolist(),
+            topk_probs=[[round(v, 6) for v in row] for row in p.tolist()],
+            model_called=self.model_called,
+        )
+
+
+class MaskedSampler:
+    """Reverse diffusion for a masked model, one `step()` at a time."""
+
+    def __init__(self, model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0):
+        if config.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if config.temperature < 0:
+            raise ValueError("the temperature must be >= 0")
+        self.model = model
+        self.cfg = config
+        self.mask_id = model.mask_id
+        self.device = getattr(model, "device", torch.device("cpu"))
+        self.x = x_init.clone().to(self.device)
+        if self.x.dim() == 1:
+            self.x = self.x[None]
+        self.gen_start = gen_start
+        n = self.x.shape[1]
+        self.block_length, self.n_blocks, self.steps_per_block = plan_blocks(
+            n - gen_start, config.steps, config.block_length
+        )
+        if config.strategy == "ancestral" and self.n_blocks > 1:
+            raise ValueError("the ancestral strategy runs over the whole sequence: use one block")
+        # prompt / pinned positions: everything not masked at the start
+        self.fixed = self.x != self.mask_id
+        self.generator = torch.Generator(device=self.device).manual_seed(int(config.seed))
+        self.k = 0  # steps taken
+        self.grid = schedules.time_grid(config.steps)
+        self._last_x: torch.Tensor | None = None
+        self._last_logits: torch.Tensor | None = None
+        self._counts: torch.Tensor | None = None
+        self.model_calls = 0
+        self.reused = 0
+
+    @property
+    def done(self) -> bool:
+        return self.k >= self.cfg.steps
+
+    # ------------------------------------------------------------ the model
+
+    def _logits(self) -> tuple[torch.Tensor, bool]:
+        """Guided logits (B, N, vocab) in float64 with [MASK] and suppressed ids at -inf."""
+        if (
+            self.cfg.reuse_output
+            and not getattr(self.model, "takes_time", False)
+            and self._last_x is not None
+            and torch.equal(self._last_x, self.x)
+        ):
+            self.reused += 1
+            return self._last_logits, False
+        c = self.model(self.x).double()
+        if self.cfg.cfg_scale and self.fixed.any():
+            # unsupervised CFG: the unconditional pass masks the prompt / pinned positions
+            u = self.model(torch.where(self.fixed, torch.full_like(self.x, self.mask_id), self.x)).double()
+            c = u + (self.cfg.cfg_scale + 1.0) * (c - u)  # u + (w + 1)(c - u)
+            self.model_calls += 1
+        self.model_calls += 1
+        c[..., self.mask_id] = NEG_INF  # SUBS: never predict [MASK]
+        for i in self.cfg.suppress_ids:
+            c[..., i] = NEG_INF
+        self._last_x, self._last_logits = self.x.clone(), c
+        return c, True
+
+    def _candidates(self, logits: torch.Tensor) -> torch.Tensor:
+        """x0-hat per position: argmax at tau = 0, else Gumbel-max argmax(logits / tau + g)."""
+        tau = self.cfg.temperature
+        if tau == 0:
+            return logits.argmax(-1)
+        u = torch.rand(logits.shape, generator=self.generator, device=logits.device, dtype=torch.float64)
+        gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
+        return (logits / tau + gumbel).argmax(-1)
+
+    # ------------------------------------------------------------- one step
+
+    def step(self) -> StepResult:
+        if self.done:
+            raise RuntimeError("the sampler has already taken all its steps")
+        cfg = self.cfg
+        logits, called = self._logits()
+        probs = torch.softmax(logits, -1)
+        cand = self._candidates(logits)
+        masked = self.x == self.mask_id
+        t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
+        p_cand = probs.gather(-1, cand[..., None])[..., 0]
+
+        if cfg.strategy == "ancestral":
+            a_t, a_s = schedules.alpha(t, cfg.schedule), schedules.alpha(s, cfg.schedule)
+            q = 1.0 if self.k == cfg.steps - 1 else (a_s - a_t) / (1.0 - a_t)
+            draw = torch.rand(masked.shape, generator=self.generator, device=masked.device, dtype=torch.float64)
+            commit = masked & (draw < q)
+            conf = torch.where(masked, p_cand, torch.full_like(p_cand, float("nan")))
+        else:
+            commit, conf = self._fixed_count_commit(probs, p_cand, masked)
+
+        self.x = torch.where(commit, cand, self.x)
+        self.k += 1
+        if self.done:  # anything still masked takes its argmax
+            left = self.x == self.mask_id
+            if left.any():
+                self.x = torch.where(left, logits.argmax(-1), self.x)
+                commit = commit | left
+        return StepResult(
+            step=self.k,
+            t=t,
+            s=s,
+            x=self.x.cpu(),
+            committed=commit.cpu(),
+            confidence=conf.cpu(),
+            probs=probs.cpu(),
+            model_called=called,
+        )
+
+    def _fixed_count_commit(self, probs, p_cand, masked):
+        cfg = self.cfg
+        j = self.k % self.steps_per_block  # step within the block
+        b = self.k // self.steps_per_block
+        lo = self.gen_start + b * self.block_length
+        hi = lo + self.block_length
+        in_block = torch.zeros_like(masked)
+        in_block[:, lo:hi] = True
+        if j == 0:  # counts of this block come from its masked count when it starts
+            n_masked = (masked & in_block).sum(-1).tolist()
+            self._counts = torch.tensor([spread_counts(n, self.steps_per_block) for n in n_masked])
+        if cfg.strategy == "low-confidence":
+            score = p_cand
+        elif cfg.strategy == "random":
+            score = torch.rand(p_cand.shape, generator=self.generator, device=p_cand.device, dtype=torch.float64)
+        elif cfg.strategy == "margin":
+            top2 = torch.topk(probs, 2, dim=-1).values
+            score = top2[..., 0] - top2[..., 1]
+        else:  # entropy: minus the entropy of the predicted distribution
+            score = (probs * torch.log(probs.clamp_min(1e-300))).sum(-1)
+        eligible = masked & in_block
+        score = torch.where(eligible, score, torch.full_like(score, NEG_INF))
+        order = torch.argsort(score, dim=-1, descending=True, stable=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+        n_commit = self._counts[:, j].to(rank.device)[:, None]
+        commit = (rank < n_commit) & eligible
+        conf = torch.where(eligible, score, torch.full_like(score, float("nan")))
+        return commit, conf
+
+
+def sample(model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0) -> torch.Tensor:
+    """Run all steps without keeping records; returns the final ids (B, N)."""
+    s = MaskedSampler(model, config, x_init, gen_start)
+    while not s.done:
+        s.step()
+    return s.x.cpu()
+
+
+def generate_trajectory(
+    model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0, variant: str = "masked", on_step=None
+) -> Trajectory:
+    """Run a single sequence through the sampler and keep one record per step.
+
+    `on_step(record, sampler)` is called as soon as each step is computed (streaming).
+    """
+    x_init = x_init if x_init.dim() == 2 else x_init[None]
+    s = MaskedSampler(model, config, x_init[:1], gen_start)
+    traj = Trajectory(
+        variant=variant,
+        vocab=list(model.vocab),
+        mask_id=model.mask_id,
+        initial=x_init[0].tolist(),
+        settings=config.to_dict(),
+        fixed=torch.nonzero(s.fixed[0]).flatten().tolist(),
+        block_length=s.block_length,
+    )
+    while not s.done:
+        rec = s.step().record(0, config.top_k)
+        traj.records.append(rec)
+        if on_step is not None:
+            on_step(rec, s)
+    return traj

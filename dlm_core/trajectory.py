@@ -1,0 +1,83 @@
+"""The Trajectory: the contract between samplers and pages.
+
+One `StepRecord` per reverse step, the same for every model and variant. Pages and
+figures only read trajectories; they never call a model. Trajectories round-trip
+through JSON so a run can be exported, shared and replayed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class StepRecord:
+    step: int  # 1-based index of the reverse step
+    t: float  # time before the step
+    s: float  # time after the step
+    tokens: list[int]  # the sequence after the step
+    committed: list[int] = field(default_factory=list)  # positions revealed at this step
+    changed: list[int] = field(default_factory=list)  # positions whose unit changed (uniform / Gaussian)
+    remasked: list[int] = field(default_factory=list)  # positions re-masked at this step (ReMDM)
+    confidence: list[float | None] = field(default_factory=list)  # score used for ordering, per position
+    topk_ids: list[list[int]] = field(default_factory=list)  # predicted distribution, top-k ids per position
+    topk_probs: list[list[float]] = field(default_factory=list)  # ... and their probabilities
+    state: list[list[float]] | None = None  # Gaussian: continuous state z_s per position
+    nearest: list[int] | None = None  # Gaussian: nearest unit of each position
+    model_called: bool = True  # False when the last model output was reused
+
+
+@dataclass
+class Trajectory:
+    variant: str  # masked | uniform | gaussian | real
+    vocab: list[str]  # id -> text of every id that can appear in `tokens`
+    mask_id: int | None
+    initial: list[int]  # the sequence before the first step (all noise / masks + prompt)
+    records: list[StepRecord] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)  # sampler settings, seed, model name
+    fixed: list[int] = field(default_factory=list)  # prompt / pinned positions
+    block_length: int | None = None
+    text_per_step: list[str] | None = None  # real models: decoded text after each step
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.records)
+
+    @property
+    def length(self) -> int:
+        return len(self.initial)
+
+    def tokens_at(self, k: int) -> list[int]:
+        """The sequence after k steps (k = 0: before the first step)."""
+        return list(self.initial) if k == 0 else list(self.records[k - 1].tokens)
+
+    @property
+    def final(self) -> list[int]:
+        return self.tokens_at(self.n_steps)
+
+    def commit_step(self) -> list[int | None]:
+        """For each position, the last step at which it was committed (None: never)."""
+        out: list[int | None] = [None] * self.length
+        for r in self.records:
+            for i in r.committed:
+                out[i] = r.step
+            for i in r.remasked:
+                out[i] = None
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Trajectory:
+        d = dict(d)
+        d["records"] = [StepRecord(**r) for r in d.get("records", [])]
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> Trajectory:
+        return cls.from_dict(json.loads(text))
