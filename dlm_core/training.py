@@ -60,6 +60,13 @@ def variant_module(variant: str):
     return importlib.import_module(f"dlm_core.{variant}")
 
 
+def default_config(variant: str, **overrides) -> TrainConfig:
+    """TrainConfig with the variant's own defaults (its module's TRAIN_DEFAULTS) and overrides."""
+    base = dict(getattr(variant_module(variant), "TRAIN_DEFAULTS", {}))
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(variant=variant, **base)
+
+
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
     return variant_module(cfg.variant).build_model(cfg)
 
