@@ -219,3 +219,19 @@ def ancestral_exact_probs(x: np.ndarray, log_probs, steps: int, schedule: str = 
 def random_order_exact_probs(x: np.ndarray, log_probs) -> np.ndarray:
     """p_mix(x), the output distribution of the one-unit-per-step random-order sampler."""
     return np.exp(-exact_nll(x, log_probs))
+
+
+def trajectory(model, steps: int, seed: int = 0, pinned: dict[int, int] | None = None, **options):
+    """One sequence through the stepwise sampler, one record per step (for the pages).
+
+    `pinned` maps positions to units fixed by the user before sampling starts.
+    """
+    from .sampler import SamplerConfig, generate_trajectory
+
+    x = torch.full((1, L), MASK_ID, dtype=torch.long)
+    for i, u in (pinned or {}).items():
+        x[0, i] = u
+    cfg = SamplerConfig(steps=steps, seed=seed, **options)
+    traj = generate_trajectory(ToyMaskedLM(model), cfg, x, variant="masked")
+    traj.settings.update(variant="masked")
+    return traj

@@ -1,0 +1,14 @@
+"""Streamlit entry point: `streamlit run app.py`. The pages are listed here with st.navigation;
+the page scripts live in pages/views/ so that Streamlit's pages/ auto-discovery (which only
+looks at top-level pages/*.py) never competes with it, even on a deep link like /reverse."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Diffusion LM visualiser", page_icon=":material/blur_on:", layout="wide")
+
+PAGES = [
+    st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("pages/views/reverse.py", title="Reverse process", icon=":material/fast_rewind:", url_path="reverse"),
+]
+
+st.navigation(PAGES).run()
