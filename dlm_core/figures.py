@@ -25,10 +25,11 @@ PROMPT_OUTLINE = "#000000"  # prompt / pinned by the user: black outline
 SEQUENTIAL = "Viridis"  # the one scale for confidence and probability
 
 
-def legend_html(include=STATE_ORDER) -> str:
+def legend_html(include=STATE_ORDER, pinned: bool = True) -> str:
     """The colour legend, as inline HTML chips."""
     chips = [_chip(STATES[s][2], s) for s in include]
-    chips.append(_chip("prompt / pinned by the user", "committed_earlier", outlined=True))
+    if pinned:
+        chips.append(_chip("prompt / pinned by the user", "committed_earlier", outlined=True))
     return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(chips) + "</div>"
 
 

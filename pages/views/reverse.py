@@ -68,7 +68,8 @@ def render(k: int) -> None:
         else:
             st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
     st.plotly_chart(figures.trajectory_grid(traj, k), key="grid", theme=None)
-    st.markdown(figures.legend_html(["mask", "committed_now", "committed_earlier"]), unsafe_allow_html=True)
+    legend = figures.legend_html(["mask", "committed_now", "committed_earlier"], pinned=bool(traj.fixed))
+    st.markdown(legend, unsafe_allow_html=True)
     with st.expander("How? The token × step grid"):
         st.markdown(
             "Column *k* shows the sequence after *k* reverse steps. A masked position is revealed with "

@@ -1,0 +1,100 @@
+"""The pages, driven with Streamlit's AppTest (no browser)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dlm_core import toy_language as T
+
+TIMEOUT = 60
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+def shown_units(at) -> list[str]:
+    """The units of the big sequence view (first markdown that holds chips)."""
+    import re
+
+    for md in at.markdown:
+        if "font-size:1.6rem" in md.value:
+            return re.findall(r">([^<]+)</span>", md.value)
+    raise AssertionError("no sequence view on the page")
+
+
+def test_home_renders_the_exact_numbers():
+    at = open_page("pages/views/home.py")
+    values = {m.label: m.value for m in at.metric}
+    assert values["Sentences in the language"] == str(T.support_size())
+    assert f"{T.entropy_bits_per_unit():.4f}" in values["Exact entropy H"]
+    assert any("Wheel of Fortune" in md.value for md in at.markdown)
+
+
+def test_reverse_page_transport_and_slider():
+    at = open_page("pages/views/reverse.py")
+    slider = at.slider(key="rev_step")
+    assert slider.value == 6 and slider.max == 6  # opens on the finished sentence
+    assert "[MASK]" not in shown_units(at)
+    button(at, "rev_first").click().run()
+    assert at.slider(key="rev_step").value == 0 and shown_units(at) == ["[MASK]"] * 6
+    button(at, "rev_next").click().run()
+    button(at, "rev_next").click().run()
+    assert at.slider(key="rev_step").value == 2
+    assert shown_units(at).count("[MASK]") == 4  # low-confidence, 6 steps: one unit per step
+    button(at, "rev_prev").click().run()
+    assert at.slider(key="rev_step").value == 1
+    at.slider(key="rev_step").set_value(5).run()
+    assert not at.exception and shown_units(at).count("[MASK]") == 1
+    button(at, "rev_last").click().run()
+    assert at.slider(key="rev_step").value == 6
+
+
+def test_play_advances_and_pause_stops():
+    at = open_page("pages/views/reverse.py")
+    button(at, "rev_first").click().run()
+    button(at, "rev_play").click().run()
+    assert at.session_state["rev_playing"] is True
+    assert at.slider(key="rev_step").value == 1  # the first frame advanced one step
+    assert button(at, "rev_play").label == "Pause"
+    button(at, "rev_play").click().run()
+    assert at.session_state["rev_playing"] is False and button(at, "rev_play").label == "Play"
+
+
+def test_strategy_steps_and_blocks_change_the_trajectory():
+    at = open_page("pages/views/reverse.py")
+    at.selectbox(key="strategy").set_value("ancestral").run()
+    assert not at.exception
+    at.slider(key="steps").set_value(12).run()
+    assert at.slider(key="rev_step").max == 12 and not at.exception
+    at.selectbox(key="strategy").set_value("margin").run()
+    at.slider(key="steps").set_value(4).run()
+    at.selectbox(key="block_length").set_value(3).run()
+    assert not at.exception and at.slider(key="rev_step").max == 4
+    button(at, "rev_first").click().run()
+    button(at, "rev_next").click().run()
+    button(at, "rev_next").click().run()
+    units = shown_units(at)  # 2 steps per block of 3: the first block is done, the second untouched
+    assert "[MASK]" not in units[:3] and units[3:] == ["[MASK]"] * 3
+    at.slider(key="steps").set_value(3).run()  # 3 steps cannot be split over 2 blocks
+    assert not at.exception and any("divisible" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_settings_come_from_the_url(seed):
+    at = open_page("pages/views/reverse.py", {"strategy": "random", "steps": "3", "seed": str(seed)})
+    assert at.selectbox(key="strategy").value == "random"
+    assert at.slider(key="steps").value == 3 and at.number_input(key="seed").value == seed
+    assert at.query_params["strategy"] == ["random"] or at.query_params["strategy"] == "random"
