@@ -15,7 +15,7 @@ import torch
 
 from dlm_core import masked, training
 from dlm_core.sampler import MaskedSampler, SamplerConfig
-from dlm_core.toy_language import L, MASK_ID
+from dlm_core.toy_language import MASK_ID, L
 
 
 def main() -> None:
