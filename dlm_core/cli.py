@@ -94,6 +94,26 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def cmd_generate(a) -> int:
+    from . import hf_adapter
+    from .sampler import SamplerConfig
+
+    if a.trust_remote_code:
+        print(f"warning: {hf_adapter.REMOTE_CODE_WARNING}", file=sys.stderr)
+    opts = hf_adapter.LoadOptions(trust_remote_code=a.trust_remote_code, device=a.device, dtype=a.dtype)
+    lm = hf_adapter.load(a.model, opts)
+    cfg = SamplerConfig(steps=a.steps, strategy=a.strategy, temperature=a.temperature, block_length=a.block_length,
+                        cfg_scale=a.cfg, seed=a.seed, top_k=a.top_k)
+    traj = hf_adapter.generate(lm, a.prompt, a.gen_length, cfg, use_chat_template=not a.no_chat_template,
+                               suppress_eos=a.suppress_eos)
+    if a.json:
+        print(traj.to_json())
+    else:
+        gen = traj.final[traj.gen_start: traj.gen_start + a.gen_length]
+        print(lm.decode(gen))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dlm_core", description="Toy diffusion language models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +147,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--schedule", choices=SCHEDULES, default="linear")
     e.add_argument("--checkpoint")
     e.set_defaults(func=cmd_eval)
+
+    g = sub.add_parser("generate", help="generate with a real masked diffusion LM (hub id or local path)")
+    g.add_argument("--model", help="hub id or local path (default: the embedded model)")
+    g.add_argument("--prompt", default="")
+    g.add_argument("--gen-length", type=int, default=64)
+    g.add_argument("--steps", type=int, default=64)
+    g.add_argument("--block-length", type=int)
+    g.add_argument("--strategy", choices=[s for s in STRATEGIES if s != "ancestral"], default="low-confidence")
+    g.add_argument("--temperature", type=float, default=0.0)
+    g.add_argument("--cfg", type=float, default=0.0, help="unsupervised classifier-free guidance scale w")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--top-k", type=int, default=10, help="how many predicted tokens per position the JSON keeps")
+    g.add_argument("--json", action="store_true", help="print the trajectory as JSON")
+    g.add_argument("--no-chat-template", action="store_true")
+    g.add_argument("--suppress-eos", action="store_true")
+    g.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own code (only if trusted)")
+    g.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    g.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    g.set_defaults(func=cmd_generate)
     return p
 
 
@@ -138,3 +177,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, training.CheckpointError) as e:
         return _err(str(e))
+    except RuntimeError as e:  # ModelLoadError and friends: one clear line, no traceback
+        if type(e).__name__ == "ModelLoadError":
+            return _err(str(e))
+        raise

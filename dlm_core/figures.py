@@ -73,7 +73,7 @@ def sequence_html(traj: Trajectory, k: int, big: bool = True) -> str:
     states = cell_states(traj)[k]
     toks = traj.tokens_at(k)
     fixed = set(traj.fixed)
-    chips = [_chip(traj.vocab[t], states[i], outlined=i in fixed, big=big) for i, t in enumerate(toks)]
+    chips = [_chip(traj.token_text(t), states[i], outlined=i in fixed, big=big) for i, t in enumerate(toks)]
     return "<div style='display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px 0'>" + "".join(chips) + "</div>"
 
 
@@ -88,7 +88,7 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
         toks = traj.tokens_at(col)
         for i in range(n_pos):
             z[i, col] = code[states[col][i]]
-            text[i, col] = traj.vocab[toks[i]] if n_cols <= max_text_steps else ""
+            text[i, col] = traj.token_text(toks[i]) if n_cols <= max_text_steps else ""
     n = len(STATE_ORDER)
     scale = []
     for j, s in enumerate(STATE_ORDER):
@@ -121,9 +121,9 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
                       line={"color": PROMPT_OUTLINE, "width": 2})
     fig.add_shape(type="rect", x0=k - 0.5, x1=k + 0.5, y0=-0.5, y1=n_pos - 0.5,
                   line={"color": "#000000", "width": 3})
-    if traj.block_length and traj.block_length < traj.length:
-        start = min(traj.fixed[-1] + 1, traj.length) if traj.fixed else 0
-        for b in range(start + traj.block_length, traj.length, traj.block_length):
+    if traj.block_length:  # semi-autoregressive block boundaries
+        end = traj.gen_start + traj.settings.get("gen_length", traj.length - traj.gen_start)
+        for b in range(traj.gen_start + traj.block_length, end, traj.block_length):
             fig.add_hline(y=b - 0.5, line={"color": "#000000", "width": 2, "dash": "dash"})
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(title="reverse step", range=[-0.5, n_cols - 0.5], dtick=1 if n_cols <= 30 else None)
@@ -136,7 +136,7 @@ def distribution_bar(traj: Trajectory, k: int, position: int) -> go.Figure:
     """The predicted distribution of one position at step k (the record of step k, k >= 1)."""
     rec = traj.records[max(k, 1) - 1]
     ids, probs = rec.topk_ids[position], rec.topk_probs[position]
-    labels = [traj.vocab[i] for i in ids]
+    labels = [traj.token_text(i) for i in ids]
     chosen = rec.tokens[position]
     fig = go.Figure(
         go.Bar(
@@ -156,7 +156,7 @@ def order_figure(traj: Trajectory, k: int | None = None) -> go.Figure:
     """Unmasking order up to step k: for each position, the step at which its unit was committed."""
     k = traj.n_steps if k is None else k
     steps = [s if s is not None and s <= k else None for s in traj.commit_step()]
-    labels = [f"{i + 1}. {traj.vocab[t]}" for i, t in enumerate(traj.tokens_at(k))]
+    labels = [f"{i + 1}. {traj.token_text(t)}" for i, t in enumerate(traj.tokens_at(k))]
     z = [[np.nan if s is None else s for s in steps]]
     fig = go.Figure(
         go.Heatmap(
@@ -187,7 +187,7 @@ def confidence_figure(traj: Trajectory, k: int) -> go.Figure:
             if c is not None and np.isfinite(c):
                 xs.append(rec.step)
                 ys.append(c)
-                text.append(f"pos {i + 1}: {traj.vocab[rec.tokens[i]]}")
+                text.append(f"pos {i + 1}: {traj.token_text(rec.tokens[i])}")
     fig = go.Figure(
         go.Scatter(x=xs, y=ys, mode="markers", text=text,
                    marker={"size": 11, "color": ys, "colorscale": SEQUENTIAL, "line": {"width": 1}},

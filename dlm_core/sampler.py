@@ -81,13 +81,14 @@ class StepResult:
     x: torch.Tensor  # (B, N) ids after the step
     committed: torch.Tensor  # (B, N) bool
     confidence: torch.Tensor  # (B, N) float64, NaN where not scored
-    probs: torch.Tensor  # (B, N, vocab) float64 predicted distribution (SUBS)
+    topk_probs: torch.Tensor  # (B, N, k) the predicted distribution's top k (SUBS) ...
+    topk_ids: torch.Tensor  # (B, N, k) ... and their ids
     model_called: bool
     extra: dict = field(default_factory=dict)
 
-    def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
-        k = min(top_k, self.probs.shape[-1])
-        p, ids = torch.topk(self.probs[b], k, dim=-1)
+    def record(self, b: int = 0, top_k: int | None = None) -> StepRecord:
+        k = self.topk_ids.shape[-1] if top_k is None else min(top_k, self.topk_ids.shape[-1])
+        p, ids = self.topk_probs[b, :, :k], self.topk_ids[b, :, :k]
         conf = self.confidence[b].tolist()
         return StepRecord(
             step=self.step,
@@ -105,7 +106,8 @@ class StepResult:
 class MaskedSampler:
     """Reverse diffusion for a masked model, one `step()` at a time."""
 
-    def __init__(self, model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0):
+    def __init__(self, model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0,
+                 gen_length: int | None = None):
         if config.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {config.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if config.temperature < 0:
@@ -118,9 +120,9 @@ class MaskedSampler:
         if self.x.dim() == 1:
             self.x = self.x[None]
         self.gen_start = gen_start
-        n = self.x.shape[1]
+        self.gen_length = self.x.shape[1] - gen_start if gen_length is None else gen_length
         self.block_length, self.n_blocks, self.steps_per_block = plan_blocks(
-            n - gen_start, config.steps, config.block_length
+            self.gen_length, config.steps, config.block_length
         )
         if config.strategy == "ancestral" and self.n_blocks > 1:
             raise ValueError("the ancestral strategy runs over the whole sequence: use one block")
@@ -202,6 +204,8 @@ class MaskedSampler:
             if left.any():
                 self.x = torch.where(left, logits.argmax(-1), self.x)
                 commit = commit | left
+        k = min(cfg.top_k, probs.shape[-1])
+        top_p, top_i = torch.topk(probs, k, dim=-1)
         return StepResult(
             step=self.k,
             t=t,
@@ -209,7 +213,8 @@ class MaskedSampler:
             x=self.x.cpu(),
             committed=commit.cpu(),
             confidence=conf.cpu(),
-            probs=probs.cpu(),
+            topk_probs=top_p.cpu(),
+            topk_ids=top_i.cpu(),
             model_called=called,
         )
 
@@ -246,6 +251,7 @@ class MaskedSampler:
 
 def sample(model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0) -> torch.Tensor:
     """Run all steps without keeping records; returns the final ids (B, N)."""
+    config = SamplerConfig(**{**config.to_dict(), "top_k": 1, "suppress_ids": tuple(config.suppress_ids)})
     s = MaskedSampler(model, config, x_init, gen_start)
     while not s.done:
         s.step()
@@ -253,25 +259,34 @@ def sample(model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 
 
 
 def generate_trajectory(
-    model, config: SamplerConfig, x_init: torch.Tensor, gen_start: int = 0, variant: str = "masked", on_step=None
+    model,
+    config: SamplerConfig,
+    x_init: torch.Tensor,
+    gen_start: int = 0,
+    gen_length: int | None = None,
+    variant: str = "masked",
+    on_step=None,
+    vocab: list[str] | dict | None = "model",
 ) -> Trajectory:
     """Run a single sequence through the sampler and keep one record per step.
 
     `on_step(record, sampler)` is called as soon as each step is computed (streaming).
+    `vocab="model"` copies the model's (small) vocabulary into the trajectory.
     """
     x_init = x_init if x_init.dim() == 2 else x_init[None]
-    s = MaskedSampler(model, config, x_init[:1], gen_start)
+    s = MaskedSampler(model, config, x_init[:1], gen_start, gen_length)
     traj = Trajectory(
         variant=variant,
-        vocab=list(model.vocab),
+        vocab=list(model.vocab) if vocab == "model" else (vocab or {}),
         mask_id=model.mask_id,
         initial=x_init[0].tolist(),
         settings=config.to_dict(),
         fixed=torch.nonzero(s.fixed[0]).flatten().tolist(),
         block_length=s.block_length,
+        gen_start=gen_start,
     )
     while not s.done:
-        rec = s.step().record(0, config.top_k)
+        rec = s.step().record(0)
         traj.records.append(rec)
         if on_step is not None:
             on_step(rec, s)

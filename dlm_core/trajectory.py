@@ -31,14 +31,18 @@ class StepRecord:
 @dataclass
 class Trajectory:
     variant: str  # masked | uniform | gaussian | real
-    vocab: list[str]  # id -> text of every id that can appear in `tokens`
+    vocab: list[str] | dict  # id -> text: a list (toy models) or {str(id): text} of the ids used (real models)
     mask_id: int | None
     initial: list[int]  # the sequence before the first step (all noise / masks + prompt)
     records: list[StepRecord] = field(default_factory=list)
     settings: dict = field(default_factory=dict)  # sampler settings, seed, model name
     fixed: list[int] = field(default_factory=list)  # prompt / pinned positions
     block_length: int | None = None
+    gen_start: int = 0  # first generated position (after the prompt)
     text_per_step: list[str] | None = None  # real models: decoded text after each step
+
+    def token_text(self, i: int) -> str:
+        return self.vocab[str(int(i))] if isinstance(self.vocab, dict) else self.vocab[int(i)]
 
     @property
     def n_steps(self) -> int:
