@@ -127,7 +127,8 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
             fig.add_hline(y=b - 0.5, line={"color": "#000000", "width": 2, "dash": "dash"})
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_xaxes(title="reverse step", range=[-0.5, n_cols - 0.5], dtick=1 if n_cols <= 30 else None)
-    fig.update_layout(height=60 + 42 * n_pos, margin={"l": 60, "r": 10, "t": 10, "b": 40},
+    row = 42 if n_pos <= 12 else 14
+    fig.update_layout(height=60 + row * n_pos, margin={"l": 60, "r": 10, "t": 10, "b": 40},
                       plot_bgcolor="#FFFFFF", paper_bgcolor="#FFFFFF")
     return fig
 

@@ -280,7 +280,8 @@ def generate(
     suppress_eos: bool = False,
     on_step=None,
 ) -> Trajectory:
-    """Run the stepwise sampler on a real model; `on_step(record, sampler)` streams each step."""
+    """Run the stepwise sampler on a real model; `on_step(record, sampler, text)` streams each step
+    (text: the generated part decoded, masks shown as ▢) as soon as it is computed."""
     canvas = build_canvas(lm, prompt, gen_length, use_chat_template)
     if suppress_eos:
         config.suppress_ids = tuple(sorted(set(config.suppress_ids) | set(lm.eos_ids())))
@@ -290,7 +291,7 @@ def generate(
         texts.append(lm.decode(rec.tokens[canvas.gen_start: canvas.gen_start + canvas.gen_length],
                                skip_special=False).replace(lm.tokenizer.mask_token or "[MASK]", "▢"))
         if on_step is not None:
-            on_step(rec, sampler)
+            on_step(rec, sampler, texts[-1])
 
     traj = generate_trajectory(lm, config, canvas.ids, gen_start=canvas.gen_start, gen_length=canvas.gen_length,
                                variant="real", on_step=_on_step, vocab=None)

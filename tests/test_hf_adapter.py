@@ -77,8 +77,9 @@ def test_sampler_equals_an_independent_implementation(bert, gen_length, steps, b
 def test_generation_streams_each_step_as_it_is_computed(bert):
     seen = []
 
-    def on_step(rec, sampler):
+    def on_step(rec, sampler, text):
         seen.append((rec.step, sampler.k))
+        assert len(text.split()) >= 1
 
     H.generate(bert, "hello", 6, SamplerConfig(steps=3, strategy="low-confidence"), on_step=on_step)
     assert seen == [(1, 1), (2, 2), (3, 3)]  # each record arrives before the next step runs

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import pytest
+import pytest  # noqa: I001
 from streamlit.testing.v1 import AppTest
 
 from dlm_core import toy_language as T
@@ -98,3 +98,35 @@ def test_settings_come_from_the_url(seed):
     assert at.selectbox(key="strategy").value == "random"
     assert at.slider(key="steps").value == 3 and at.number_input(key="seed").value == seed
     assert at.query_params["strategy"] == ["random"] or at.query_params["strategy"] == "random"
+
+
+def test_real_model_page_generates_replays_and_reports_errors(tmp_path):
+    from tiny_models import make_bert, make_gpt2
+
+    path = make_bert(tmp_path / "bert", max_positions=64)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("pages/views/real.py")
+    at.session_state["real_source"] = "Hub id or local path"
+    at.session_state["real_custom"] = str(path)
+    at.session_state["real_gen_length"] = 8
+    at.session_state["real_steps"] = 4
+    at.session_state["real_block_length"] = 4
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Generate" in b.label for b in at.button)
+    button(at, "real_generate").click().run()
+    assert not at.exception, at.exception
+    traj = at.session_state["real_traj"]
+    assert traj.n_steps == 4 and at.slider(key="rev_real_step").value == 4
+    at.slider(key="rev_real_step").set_value(2).run()
+    assert not at.exception and at.slider(key="rev_real_step").value == 2
+    # an error case: a prompt that does not fit the model's 64 positions
+    at.session_state["real_gen_length"] = 200
+    at.session_state["real_block_length"] = 200
+    at.run()
+    button(at, "real_generate").click().run()
+    assert not at.exception and any("positions" in e.value for e in at.error)
+    # a model without a mask token: a clear message, no traceback
+    at.session_state["real_custom"] = str(make_gpt2(tmp_path / "gpt2"))
+    at.run()
+    assert not at.exception and any("no mask token" in e.value for e in at.error)

@@ -1,0 +1,148 @@
+"""Real model: generate with a Hugging Face masked diffusion LM, live, then replay it."""
+
+import html
+
+import streamlit as st
+
+from dlm_core import figures, hf_adapter
+from dlm_core.sampler import STRATEGIES, SamplerConfig
+from pages import from_query, player, to_query
+
+MASK_GLYPH = "▢"
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def load_model(name: str, trust_remote_code: bool):
+    """Shared by every session and never mutated."""
+    return hf_adapter.load(name or None, hf_adapter.LoadOptions(trust_remote_code=trust_remote_code))
+
+
+st.title("Real model: a masked diffusion LM writing real text")
+st.caption(
+    "The same sampler and views as the toy pages, on a real model: the embedded Shakespeare model "
+    "(offline, CPU), a hub checkpoint, or any local path."
+)
+
+with st.sidebar:
+    st.header("Model")
+    source = st.radio("Model", ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"],
+                      key="real_source", label_visibility="collapsed")
+    if source == "Suggested hub checkpoint":
+        name = st.selectbox("Checkpoint", list(hf_adapter.SUGGESTED), key="real_suggested",
+                            format_func=lambda n: f"{n} ({hf_adapter.SUGGESTED[n]})")
+    elif source == "Hub id or local path":
+        name = st.text_input("Hub id or local path", key="real_custom", placeholder="org/model or /path/to/model")
+    else:
+        name = ""
+    trust = st.checkbox("Allow remote code", key="real_trust", help=hf_adapter.REMOTE_CODE_WARNING)
+    if trust:
+        st.warning(hf_adapter.REMOTE_CODE_WARNING)
+
+    st.header("Sampler")
+    from_query("real_gen_length", 64, int)
+    st.number_input("Generation length (tokens)", 4, 512, key="real_gen_length", step=4)
+    from_query("real_steps", 32, int)
+    st.number_input("Steps", 1, 512, key="real_steps")
+    from_query("real_block_length", 64, int)
+    st.number_input("Block length", 1, 512, key="real_block_length",
+                    help="Semi-autoregressive blocks, filled left to right. Must divide the generation length.")
+    strategies = [s for s in STRATEGIES if s != "ancestral"]
+    from_query("real_strategy", "low-confidence", choices=strategies)
+    st.selectbox("Strategy", strategies, key="real_strategy")
+    from_query("real_temperature", 0.0, float)
+    st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature")
+    from_query("real_cfg", 0.0, float)
+    st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
+    from_query("real_seed", 0, int)
+    st.number_input("Seed", 0, 10**6, key="real_seed")
+    st.checkbox("Suppress end-of-sequence tokens", key="real_suppress_eos")
+    to_query(["real_gen_length", "real_steps", "real_block_length", "real_strategy", "real_temperature", "real_cfg",
+              "real_seed"])
+
+s = st.session_state
+with st.status("Model", expanded=False) as status:
+    try:
+        status.update(label="Loading the model ...", state="running")
+        lm = load_model(name.strip(), trust)
+        status.update(label=f"Model ready: {lm.name} ({lm.n_params() / 1e6:.1f} M parameters, {lm.device.type}, "
+                            f"mask token {lm.tokenizer.convert_ids_to_tokens(lm.mask_id)})", state="complete")
+    except hf_adapter.ModelLoadError as e:
+        status.update(label="The model could not be loaded", state="error", expanded=True)
+        st.error(str(e))
+        st.stop()
+
+unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
+prompt = "" if unconditional else st.text_area(
+    "Prompt" + (" (the model's chat template is applied)" if lm.has_chat_template else ""),
+    key="real_prompt", value="to be or not to be, that is the", height=80)
+
+live = st.empty()
+
+
+def masked_text(text: str) -> str:
+    return html.escape(text).replace(MASK_GLYPH, "<span style='color:#999'>▢</span>")
+
+
+if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="real_generate"):
+    cfg = SamplerConfig(steps=int(s.real_steps), strategy=s.real_strategy, temperature=float(s.real_temperature),
+                        block_length=int(s.real_block_length), cfg_scale=float(s.real_cfg), seed=int(s.real_seed),
+                        top_k=10)
+    bar = st.progress(0.0, text="Generating ...")
+
+    def on_step(rec, sampler, text):  # stream: show each step as soon as it is computed
+        bar.progress(rec.step / cfg.steps, text=f"step {rec.step} / {cfg.steps}")
+        live.markdown(f"<div style='font-size:1.2rem;line-height:1.6'>{masked_text(text)}</div>",
+                      unsafe_allow_html=True)
+
+    try:
+        traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
+                                   on_step=on_step)
+    except ValueError as e:
+        bar.empty()
+        st.error(f"These settings don't work: {e}")
+        st.stop()
+    bar.empty()
+    live.empty()
+    s.real_traj = traj
+    s.rev_real_step = traj.n_steps
+
+traj = s.get("real_traj")
+if traj is None:
+    st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
+            "then the transport bar replays it.")
+    st.stop()
+
+
+def render(k: int) -> None:
+    text = traj.text_per_step[k - 1] if k >= 1 else MASK_GLYPH * traj.settings["gen_length"]
+    if traj.settings.get("prompt"):
+        st.markdown(f"**Prompt:** {html.escape(traj.settings['prompt'])}")
+    st.markdown(f"<div style='font-size:1.2rem;line-height:1.6;padding:8px;border:1px solid #ddd;border-radius:6px'>"
+                f"{masked_text(text)}</div>", unsafe_allow_html=True)
+    st.plotly_chart(figures.trajectory_grid(traj, k, max_text_steps=0), key="real_grid", theme=None)
+    st.markdown(figures.legend_html(["mask", "committed_now", "committed_earlier"]), unsafe_allow_html=True)
+    with st.expander("How? Blocks and guidance"):
+        st.markdown(
+            "Dashed lines are block boundaries: blocks are filled left to right, each with steps / blocks steps "
+            "(semi-autoregressive, LLaDA). Guidance: the unconditional pass masks the prompt, and the logits used "
+            "are $u + (w + 1)(c - u)$ (Nie et al. 2024)."
+        )
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Top-k of one position")
+        first, last = traj.gen_start, traj.gen_start + traj.settings["gen_length"] - 1
+        pos = st.number_input("Position", first, last, key="real_pos")
+        if k == 0:
+            st.info("Step 0 is the empty canvas; move to step 1 or later.")
+        else:
+            st.plotly_chart(figures.distribution_bar(traj, k, int(pos)), key="real_dist")
+            st.caption(f"The model's top 10 at position {pos}, step {k}; outlined: the token after the step.")
+    with right:
+        st.subheader("Confidence of each commit")
+        st.plotly_chart(figures.confidence_figure(traj, k), key="real_conf")
+        st.caption("The score each committed token had when it was chosen.")
+
+
+player("rev_real", traj.n_steps, render)
+st.download_button("Export trajectory (JSON)", traj.to_json(), file_name="real-trajectory.json",
+                   mime="application/json")
