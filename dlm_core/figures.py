@@ -198,3 +198,29 @@ def confidence_figure(traj: Trajectory, k: int) -> go.Figure:
     fig.update_yaxes(title="score when committed")
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 40})
     return fig
+
+
+def training_figure(losses, nelbo, entropy_bits_per_unit: float, units: int = 6) -> go.Figure:
+    """Live training curve: loss and NELBO in bits per unit against the exact entropy H."""
+    import math
+
+    fig = go.Figure()
+    if losses:
+        steps = [s for s, _ in losses]
+        bits = [v / (units * math.log(2)) for _, v in losses]
+        w = max(1, len(bits) // 100)  # a running mean keeps a noisy Monte-Carlo loss readable
+        smooth = np.convolve(bits, np.ones(w) / w, mode="valid")
+        fig.add_trace(go.Scatter(x=steps, y=bits, mode="lines", name="training loss (one batch)",
+                                 line={"color": "#BBBBBB", "width": 1}))
+        fig.add_trace(go.Scatter(x=steps[w - 1:], y=smooth, mode="lines", name=f"running mean ({w} steps)",
+                                 line={"color": "#0072B2", "width": 2}))
+    if nelbo:
+        fig.add_trace(go.Scatter(x=[s for s, _ in nelbo], y=[v for _, v in nelbo], mode="markers+lines",
+                                 name="NELBO (evaluation)", marker={"color": "#E69F00", "size": 9}))
+    fig.add_hline(y=entropy_bits_per_unit, line={"color": "#000000", "dash": "dash"},
+                  annotation_text=f"entropy H = {entropy_bits_per_unit:.3f}", annotation_position="top right")
+    top = max([entropy_bits_per_unit * 2.2] + [v for _, v in nelbo[:1]])
+    fig.update_yaxes(title="bits per unit", range=[0, top])
+    fig.update_xaxes(title="training step")
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.12})
+    return fig

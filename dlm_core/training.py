@@ -28,6 +28,7 @@ from .toy_language import support_arrays
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHECKPOINTS = ASSETS / "checkpoints"
 VARIANTS = ("masked", "uniform", "gaussian")
+VARIANTS_READY = ("masked",)  # variants with a module in dlm_core (the pages offer these)
 
 
 class CheckpointError(RuntimeError):
@@ -200,3 +201,82 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     except RuntimeError as e:
         raise CheckpointError(f"the weights in {weights} do not match their config ({str(e)[:300]})") from e
     return model.eval(), meta
+
+
+# ------------------------------------------------------------ background jobs
+
+
+class TrainingJob:
+    """Train in a background thread so a page (and every other user) stays responsive.
+
+    The page polls `snapshot()`; `stop()` asks the loop to end after the current step.
+    Every `eval_every` steps the variant's quick NELBO is measured against the entropy.
+    """
+
+    def __init__(self, cfg: TrainConfig, eval_every: int = 100):
+        import threading
+
+        self.cfg = cfg
+        self.eval_every = eval_every
+        self.losses: list[tuple[int, float]] = []  # (step, nats per sentence)
+        self.nelbo: list[tuple[int, float]] = []  # (step, bits per unit)
+        self.result: TrainResult | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"train-{cfg.variant}")
+        self.started = time.time()
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _callback(self, step: int, loss: float, model) -> bool:
+        with self._lock:
+            self.losses.append((step, loss))
+        if step % self.eval_every == 0 or step == self.cfg.steps:
+            value = quick_nelbo_bits(self.cfg.variant, model)
+            model.train()
+            with self._lock:
+                self.nelbo.append((step, value))
+        return not self._stop.is_set()
+
+    def _run(self) -> None:
+        try:
+            self.result = train(self.cfg, callback=self._callback)
+        except Exception as e:  # noqa: BLE001 - reported on the page
+            self.error = f"{type(e).__name__}: {e}"
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "losses": list(self.losses),
+                "nelbo": list(self.nelbo),
+                "running": self.running,
+                "done": self.result is not None,
+                "stopped": bool(self.result and self.result.stopped),
+                "error": self.error,
+                "elapsed_s": time.time() - self.started,
+                "steps": self.cfg.steps,
+            }
+
+
+def quick_nelbo_bits(variant: str, model) -> float:
+    """NELBO in bits per unit for the live curve: exact for masked, a small Monte-Carlo estimate otherwise."""
+    model.eval()
+    with torch.no_grad():
+        module = variant_module(variant)
+        if variant == "masked":
+            from .evaluate import BITS
+
+            sa = support_arrays()
+            return float(np.sum(sa.p * module.exact_nelbo(sa.x, module.log_probs_fn(model)))) / BITS
+        value, _ = module.nelbo_estimate(model, n_t=32)
+        return float(value)

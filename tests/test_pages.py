@@ -130,3 +130,51 @@ def test_real_model_page_generates_replays_and_reports_errors(tmp_path):
     at.session_state["real_custom"] = str(make_gpt2(tmp_path / "gpt2"))
     at.run()
     assert not at.exception and any("no mask token" in e.value for e in at.error)
+
+
+def test_train_page_runs_to_completion_and_the_model_is_offered_on_reverse():
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("pages/views/train.py")
+    at.run()
+    assert not at.exception
+    at.number_input(key="train_steps").set_value(50)
+    at.button[0].click()  # the form's submit button
+    at.run()
+    job = at.session_state["train_job"]
+    deadline = time.monotonic() + 120
+    while job.running and time.monotonic() < deadline:
+        job._thread.join(timeout=1)
+    assert job.result is not None and job.result.steps_done == 50 and not job.result.stopped
+    at.run()
+    assert not at.exception
+    assert any("Done after 50 steps" in s.value for s in at.success)
+    labels = list(at.session_state["session_models"])
+    assert len(labels) == 1 and "masked" in labels[0]
+    at.switch_page("pages/views/reverse.py")
+    at.run()
+    assert labels[0] in at.selectbox(key="model_label").options
+    at.selectbox(key="model_label").set_value(labels[0]).run()
+    assert not at.exception and at.slider(key="rev_step").max == at.slider(key="steps").value
+
+
+def test_train_page_stop_in_the_middle():
+    import time
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("pages/views/train.py")
+    at.run()
+    at.number_input(key="train_steps").set_value(5000)
+    at.button[0].click()
+    at.run()
+    job = at.session_state["train_job"]
+    while not job.snapshot()["losses"]:
+        time.sleep(0.05)
+    at.run()
+    assert job.running
+    next(b for b in at.button if b.key == "train_stop").click().run()
+    job._thread.join(timeout=60)
+    assert job.result is not None and job.result.stopped and job.result.steps_done < 5000
+    at.run()
+    assert not at.exception and any("Stopped after" in s.value for s in at.success)

@@ -14,10 +14,13 @@ def load_model(variant: str):
     return training.load_checkpoint(training.default_checkpoint(variant))
 
 
+SHIPPED = "shipped checkpoint"
+
+
 @st.cache_data(max_entries=128, show_spinner="Sampling a trajectory ...")
-def get_trajectory(variant, steps, strategy, temperature, block_length, schedule, seed):
-    model, _ = load_model(variant)
-    return masked.trajectory(model, steps, seed, strategy=strategy, temperature=temperature,
+def get_trajectory(variant, model_label, _model, steps, strategy, temperature, block_length, schedule, seed):
+    """Cached per settings (and per model label); scrubbing only reads it."""
+    return masked.trajectory(_model, steps, seed, strategy=strategy, temperature=temperature,
                              block_length=block_length, schedule=schedule)
 
 
@@ -31,6 +34,10 @@ BLOCKS = [b for b in range(1, L + 1) if L % b == 0]
 with st.sidebar:
     st.header("Sampler")
     st.selectbox("Variant", ["masked"], key="variant", help="The uniform and Gaussian variants come next.")
+    session_models = {k: m for k, (v, m) in st.session_state.get("session_models", {}).items()
+                      if v == st.session_state.variant}
+    st.selectbox("Model", [SHIPPED] + list(session_models), key="model_label",
+                 help="Models trained on the Train page stay available for this session.")
     from_query("strategy", "low-confidence", choices=STRATEGIES)
     st.selectbox("Strategy", STRATEGIES, key="strategy",
                  help="ancestral: MDLM's reverse step; the others commit a fixed number of units per step, "
@@ -52,8 +59,10 @@ with st.sidebar:
 
 s = st.session_state
 block = None if ancestral else s.block_length
+model = load_model(s.variant)[0] if s.model_label == SHIPPED else session_models[s.model_label]
 try:
-    traj = get_trajectory(s.variant, s.steps, s.strategy, s.temperature, block, s.schedule, s.seed)
+    traj = get_trajectory(s.variant, s.model_label, model, s.steps, s.strategy, s.temperature, block, s.schedule,
+                          s.seed)
 except ValueError as e:
     st.error(f"These settings don't work together: {e}")
     st.stop()
