@@ -137,6 +137,14 @@ def distribution_bar(traj: Trajectory, k: int, position: int) -> go.Figure:
     """The predicted distribution of one position at step k (the record of step k, k >= 1)."""
     rec = traj.records[max(k, 1) - 1]
     ids, probs = rec.topk_ids[position], rec.topk_probs[position]
+    if not ids:
+        fig = go.Figure()
+        fig.add_annotation(text="No prediction at this step: the position was already fixed<br>"
+                                "(SUBS copies unmasked positions through).", showarrow=False, font={"size": 15})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 40})
+        return fig
     labels = [traj.token_text(i) for i in ids]
     chosen = rec.tokens[position]
     fig = go.Figure(

@@ -88,7 +88,7 @@ class StepResult:
 
     def record(self, b: int = 0, top_k: int | None = None) -> StepRecord:
         k = self.topk_ids.shape[-1] if top_k is None else min(top_k, self.topk_ids.shape[-1])
-        p, ids = self.topk_probs[b, :, :k], self.topk_ids[b, :, :k]
+        p, ids = self.topk_probs[b, :, :k].tolist(), self.topk_ids[b, :, :k].tolist()
         conf = self.confidence[b].tolist()
         return StepRecord(
             step=self.step,
@@ -97,8 +97,9 @@ class StepResult:
             tokens=self.x[b].tolist(),
             committed=torch.nonzero(self.committed[b]).flatten().tolist(),
             confidence=[None if np.isnan(c) else float(c) for c in conf],
-            topk_ids=ids.tolist(),
-            topk_probs=[[round(v, 6) for v in row] for row in p.tolist()],
+            # positions that were not masked have no prediction (SUBS copies them through): []
+            topk_ids=[row if row[0] >= 0 else [] for row in ids],
+            topk_probs=[[round(v, 6) for v in row] if i_row[0] >= 0 else [] for row, i_row in zip(p, ids)],
             model_called=self.model_called,
         )
 
@@ -134,6 +135,7 @@ class MaskedSampler:
         self._last_x: torch.Tensor | None = None
         self._last_logits: torch.Tensor | None = None
         self._counts: torch.Tensor | None = None
+        self._predictions: dict | None = None
         self.model_calls = 0
         self.reused = 0
 
@@ -144,7 +146,7 @@ class MaskedSampler:
     # ------------------------------------------------------------ the model
 
     def _logits(self) -> tuple[torch.Tensor, bool]:
-        """Guided logits (B, N, vocab) in float64 with [MASK] and suppressed ids at -inf."""
+        """Guided logits (B, N, vocab), [MASK] and suppressed ids at -inf; reused when nothing changed."""
         if (
             self.cfg.reuse_output
             and not getattr(self.model, "takes_time", False)
@@ -153,10 +155,10 @@ class MaskedSampler:
         ):
             self.reused += 1
             return self._last_logits, False
-        c = self.model(self.x).double()
+        c = self.model(self.x).float()
         if self.cfg.cfg_scale and self.fixed.any():
             # unsupervised CFG: the unconditional pass masks the prompt / pinned positions
-            u = self.model(torch.where(self.fixed, torch.full_like(self.x, self.mask_id), self.x)).double()
+            u = self.model(torch.where(self.fixed, torch.full_like(self.x, self.mask_id), self.x)).float()
             c = u + (self.cfg.cfg_scale + 1.0) * (c - u)  # u + (w + 1)(c - u)
             self.model_calls += 1
         self.model_calls += 1
@@ -164,16 +166,34 @@ class MaskedSampler:
         for i in self.cfg.suppress_ids:
             c[..., i] = NEG_INF
         self._last_x, self._last_logits = self.x.clone(), c
+        self._predictions = None
         return c, True
 
-    def _candidates(self, logits: torch.Tensor) -> torch.Tensor:
-        """x0-hat per position: argmax at tau = 0, else Gumbel-max argmax(logits / tau + g)."""
+    def _predict(self, logits: torch.Tensor, masked: torch.Tensor) -> dict:
+        """The predicted distribution at the masked positions only (committed ones are copied through):
+        its top k and log-normaliser. Probabilities are formed in float64 from the float32 logits.
+        Cached while nothing changes (the model output is then reused too)."""
+        if self._predictions is None:
+            rows = masked.reshape(-1).nonzero().squeeze(1)
+            lg = logits.reshape(-1, logits.shape[-1]).index_select(0, rows)  # (M, vocab) float32
+            k = min(max(self.cfg.top_k, 2), lg.shape[-1])
+            top_v, top_i = torch.topk(lg, k, dim=-1)
+            lse = torch.logsumexp(lg, -1).double()  # log sum_v exp(logit_v)
+            top_p = torch.exp(top_v.double() - lse[:, None])  # softmax of the top k, float64
+            self._predictions = {"rows": rows, "logits": lg, "lse": lse, "top_p": top_p, "top_i": top_i}
+        return self._predictions
+
+    def _candidates(self, pred: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """x0-hat per masked position and its probability: argmax at tau = 0 (the top-1), else
+        Gumbel-max argmax(logits / tau + g) computed in float64."""
         tau = self.cfg.temperature
         if tau == 0:
-            return logits.argmax(-1)
-        u = torch.rand(logits.shape, generator=self.generator, device=logits.device, dtype=torch.float64)
+            return pred["top_i"][:, 0], pred["top_p"][:, 0]
+        lg = pred["logits"].double()
+        u = torch.rand(lg.shape, generator=self.generator, device=lg.device, dtype=torch.float64)
         gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
-        return (logits / tau + gumbel).argmax(-1)
+        cand = (lg / tau + gumbel).argmax(-1)
+        return cand, torch.exp(lg.gather(-1, cand[:, None])[:, 0] - pred["lse"])
 
     # ------------------------------------------------------------- one step
 
@@ -182,20 +202,34 @@ class MaskedSampler:
             raise RuntimeError("the sampler has already taken all its steps")
         cfg = self.cfg
         logits, called = self._logits()
-        probs = torch.softmax(logits, -1)
-        cand = self._candidates(logits)
         masked = self.x == self.mask_id
+        pred = self._predict(logits, masked)
+        rows = pred["rows"]
+        cand_m, p_cand_m = self._candidates(pred)
+        shape = self.x.shape
+        nan = torch.full(shape, float("nan"), dtype=torch.float64, device=self.x.device)
+        cand = self.x.reshape(-1).clone().index_copy_(0, rows, cand_m).view(shape)
+        p_cand = nan.reshape(-1).clone().index_copy_(0, rows, p_cand_m).view(shape)
         t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
-        p_cand = probs.gather(-1, cand[..., None])[..., 0]
 
         if cfg.strategy == "ancestral":
             a_t, a_s = schedules.alpha(t, cfg.schedule), schedules.alpha(s, cfg.schedule)
             q = 1.0 if self.k == cfg.steps - 1 else (a_s - a_t) / (1.0 - a_t)
-            draw = torch.rand(masked.shape, generator=self.generator, device=masked.device, dtype=torch.float64)
+            draw = torch.rand(shape, generator=self.generator, device=masked.device, dtype=torch.float64)
             commit = masked & (draw < q)
-            conf = torch.where(masked, p_cand, torch.full_like(p_cand, float("nan")))
+            conf = p_cand
         else:
-            commit, conf = self._fixed_count_commit(probs, p_cand, masked)
+            if cfg.strategy == "low-confidence":
+                score_m = p_cand_m
+            elif cfg.strategy == "margin":  # top-1 minus top-2 probability (Dream)
+                score_m = pred["top_p"][:, 0] - pred["top_p"][:, 1]
+            elif cfg.strategy == "entropy":  # minus the entropy of the predicted distribution (Dream)
+                logp = pred["logits"].double() - pred["lse"][:, None]
+                score_m = (logp.exp() * logp.clamp_min(-1e300)).sum(-1)
+            else:
+                score_m = None
+            score = nan.reshape(-1).clone().index_copy_(0, rows, score_m).view(shape) if score_m is not None else None
+            commit, conf = self._fixed_count_commit(score, masked)
 
         self.x = torch.where(commit, cand, self.x)
         self.k += 1
@@ -204,8 +238,11 @@ class MaskedSampler:
             if left.any():
                 self.x = torch.where(left, logits.argmax(-1), self.x)
                 commit = commit | left
-        k = min(cfg.top_k, probs.shape[-1])
-        top_p, top_i = torch.topk(probs, k, dim=-1)
+        k = min(cfg.top_k, pred["top_p"].shape[-1])
+        top_p = torch.zeros(shape + (k,), dtype=torch.float64, device=self.x.device)
+        top_i = torch.full(shape + (k,), -1, dtype=torch.long, device=self.x.device)
+        top_p.view(-1, k).index_copy_(0, rows, pred["top_p"][:, :k])
+        top_i.view(-1, k).index_copy_(0, rows, pred["top_i"][:, :k])
         return StepResult(
             step=self.k,
             t=t,
@@ -218,8 +255,8 @@ class MaskedSampler:
             model_called=called,
         )
 
-    def _fixed_count_commit(self, probs, p_cand, masked):
-        cfg = self.cfg
+    def _fixed_count_commit(self, score, masked):
+        """Commit the k highest-scoring masked positions of the current block (score None: random)."""
         j = self.k % self.steps_per_block  # step within the block
         b = self.k // self.steps_per_block
         lo = self.gen_start + b * self.block_length
@@ -229,15 +266,8 @@ class MaskedSampler:
         if j == 0:  # counts of this block come from its masked count when it starts
             n_masked = (masked & in_block).sum(-1).tolist()
             self._counts = torch.tensor([spread_counts(n, self.steps_per_block) for n in n_masked])
-        if cfg.strategy == "low-confidence":
-            score = p_cand
-        elif cfg.strategy == "random":
-            score = torch.rand(p_cand.shape, generator=self.generator, device=p_cand.device, dtype=torch.float64)
-        elif cfg.strategy == "margin":
-            top2 = torch.topk(probs, 2, dim=-1).values
-            score = top2[..., 0] - top2[..., 1]
-        else:  # entropy: minus the entropy of the predicted distribution
-            score = (probs * torch.log(probs.clamp_min(1e-300))).sum(-1)
+        if score is None:  # random: a uniform number per position
+            score = torch.rand(masked.shape, generator=self.generator, device=masked.device, dtype=torch.float64)
         eligible = masked & in_block
         score = torch.where(eligible, score, torch.full_like(score, NEG_INF))
         order = torch.argsort(score, dim=-1, descending=True, stable=True)

@@ -114,7 +114,7 @@ def test_reverse_page_steps_first_middle_last(app_url, browser):
     page.get_by_role("button", name="First").click()
     wait_step(page, 0)
     wait_idle(page)
-    assert page.locator(".js-plotly-plot").count() >= 2
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
     page.screenshot(path=str(SHOTS / "reverse-first.png"), full_page=True)
     for _ in range(3):
         before = step_value(page)

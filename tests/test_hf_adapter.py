@@ -32,7 +32,10 @@ def test_tiny_models_load_from_a_local_path_and_generate(make, tmp_path):
     traj = H.generate(lm, "the cat", 8, SamplerConfig(steps=4, strategy="random", block_length=4, top_k=5))
     assert traj.n_steps == 4 and len(traj.text_per_step) == 4
     assert lm.mask_id not in traj.final and traj.block_length == 4
-    assert all(len(row) == 5 for row in traj.records[0].topk_ids)  # top-k only, not the whole vocabulary
+    # top-k only (not the whole vocabulary), at the masked positions (the prompt has no prediction)
+    first = traj.records[0].topk_ids
+    assert all(len(first[i]) == 5 for i in range(traj.gen_start, traj.gen_start + 8))
+    assert all(first[i] == [] for i in range(traj.gen_start))
     back = Trajectory.from_json(traj.to_json())
     assert back.final == traj.final and back.token_text(traj.final[3]) == lm.token_text(traj.final[3])
 
