@@ -83,8 +83,12 @@ def cmd_sample(a) -> int:
 
 def cmd_eval(a) -> int:
     model, meta = load_toy(a.variant, a.checkpoint)
+    torch.set_num_threads(1)
     module = training.variant_module(a.variant)
-    metrics = module.evaluate(model, schedule=a.schedule) if a.variant == "masked" else module.evaluate(model)
+    if a.variant == "masked":
+        metrics = module.evaluate(model, schedule=a.schedule)
+    else:  # sampled metrics: 20,000 samples per T (minutes); --quick for a first look
+        metrics = module.evaluate(model, quick=a.quick)
     metrics["checkpoint"] = str(a.checkpoint or training.default_checkpoint(a.variant))
     if a.json:
         print(json.dumps(metrics))
@@ -145,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--variant", choices=variants, required=True)
     e.add_argument("--json", action="store_true")
     e.add_argument("--schedule", choices=SCHEDULES, default="linear")
+    e.add_argument("--quick", action="store_true", help="uniform / gaussian: fewer samples, seconds not minutes")
     e.add_argument("--checkpoint")
     e.set_defaults(func=cmd_eval)
 

@@ -44,11 +44,24 @@ def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> s
     )
 
 
+def display_tokens(traj: Trajectory, k: int) -> list[int]:
+    """The units shown after k steps: the sequence, or for the Gaussian variant each position's
+    nearest unit (of z_s / alpha_s)."""
+    if k > 0 and traj.records[k - 1].nearest is not None:
+        return list(traj.records[k - 1].nearest)
+    return traj.tokens_at(k)
+
+
 def cell_states(traj: Trajectory) -> list[list[str]]:
     """states[k][i]: the state of position i after k steps (k = 0: the start)."""
     mask = traj.mask_id
-    out = [["mask" if (mask is not None and tok == mask) or (mask is None and i not in traj.fixed) else
-            "committed_earlier" for i, tok in enumerate(traj.initial)]]
+    if mask is None:  # uniform / Gaussian: every step may change any position (self-correction)
+        out = [["mask"] * traj.length]
+        for k in range(1, traj.n_steps + 1):
+            prev, now = display_tokens(traj, k - 1), display_tokens(traj, k)
+            out.append(["changed" if a != b else "committed_earlier" for a, b in zip(prev, now)])
+        return out
+    out = [["mask" if tok == mask else "committed_earlier" for tok in traj.initial]]
     for rec in traj.records:
         row = list(out[-1])
         for i, tok in enumerate(rec.tokens):
@@ -68,13 +81,16 @@ def cell_states(traj: Trajectory) -> list[list[str]]:
     return out
 
 
-def sequence_html(traj: Trajectory, k: int, big: bool = True) -> str:
-    """The sequence after k steps as coloured chips (the view a class reads from afar)."""
-    states = cell_states(traj)[k]
-    toks = traj.tokens_at(k)
-    fixed = set(traj.fixed)
-    chips = [_chip(traj.token_text(t), states[i], outlined=i in fixed, big=big) for i, t in enumerate(toks)]
+def chips_html(labels, states, outlined=(), big: bool = True) -> str:
+    """Units as coloured chips, one state per chip (the view a class reads from afar)."""
+    chips = [_chip(w, st, outlined=i in set(outlined), big=big) for i, (w, st) in enumerate(zip(labels, states))]
     return "<div style='display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px 0'>" + "".join(chips) + "</div>"
+
+
+def sequence_html(traj: Trajectory, k: int, big: bool = True) -> str:
+    """The sequence after k steps as coloured chips."""
+    labels = [traj.token_text(t) for t in display_tokens(traj, k)]
+    return chips_html(labels, cell_states(traj)[k], outlined=traj.fixed, big=big)
 
 
 def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Figure:
@@ -85,7 +101,7 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
     z = np.full((n_pos, n_cols), np.nan)
     text = np.full((n_pos, n_cols), "", dtype=object)
     for col in range(min(k, traj.n_steps) + 1):
-        toks = traj.tokens_at(col)
+        toks = display_tokens(traj, col)
         for i in range(n_pos):
             z[i, col] = code[states[col][i]]
             text[i, col] = traj.token_text(toks[i]) if n_cols <= max_text_steps else ""
@@ -231,4 +247,87 @@ def training_figure(losses, nelbo, entropy_bits_per_unit: float, units: int = 6)
     fig.update_yaxes(title="bits per unit", range=[0, top])
     fig.update_xaxes(title="training step")
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.12})
+    return fig
+
+
+def changes_figure(traj: Trajectory, k: int) -> go.Figure:
+    """Self-correction: how many positions changed their unit at each step (uniform / Gaussian)."""
+    states = cell_states(traj)
+    counts = [sum(st == "changed" for st in states[j]) for j in range(1, traj.n_steps + 1)]
+    colors = [STATES["changed"][0] if j <= k else "#EEEEEE" for j in range(1, traj.n_steps + 1)]
+    fig = go.Figure(go.Bar(x=list(range(1, traj.n_steps + 1)), y=counts, marker={"color": colors},
+                           hovertemplate="step %{x}: %{y} positions changed<extra></extra>"))
+    fig.update_xaxes(title="reverse step")
+    fig.update_yaxes(title="positions changed", range=[0, traj.length], dtick=1)
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 40})
+    return fig
+
+
+def _unit_points(fig: go.Figure, units_2d, vocab) -> None:
+    fig.add_trace(go.Scatter(x=units_2d[:, 0], y=units_2d[:, 1], mode="markers+text", text=list(vocab),
+                             textposition="top center", name="units (rows of E)",
+                             marker={"size": 11, "color": "#0072B2", "symbol": "diamond"},
+                             textfont={"size": 13}, hoverinfo="text"))
+
+
+def embedding_paths_figure(traj: Trajectory, k: int, units_2d, proj) -> go.Figure:
+    """Gaussian: the 2-D projection of E and each position's path z_s from noise (step 1) to step k."""
+    fig = go.Figure()
+    _unit_points(fig, np.asarray(units_2d), traj.vocab)
+    palette = ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#000000"]
+    for i in range(traj.length):
+        pts = np.array([np.asarray(r.state[i]) @ proj for r in traj.records[: max(k, 1)]])
+        name = f"pos {i + 1} → {traj.token_text(display_tokens(traj, max(k, 1))[i])}"
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines+markers", name=name,
+                                 line={"color": palette[i % 6], "width": 2},
+                                 marker={"size": [5] * (len(pts) - 1) + [12], "color": palette[i % 6]}))
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"font": {"size": 12}})
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def forward_embedding_figure(view: dict, x0, vocab) -> go.Figure:
+    """Gaussian forward process: clean points E[x] and the noisy z_t / alpha drifting away from them."""
+    fig = go.Figure()
+    _unit_points(fig, np.asarray(view["units_2d"]), vocab)
+    clean, noisy = np.asarray(view["clean_2d"]), np.asarray(view["scaled_2d"])
+    for i in range(len(x0)):
+        fig.add_trace(go.Scatter(x=[clean[i, 0], noisy[i, 0]], y=[clean[i, 1], noisy[i, 1]], mode="lines",
+                                 line={"color": "#999999", "dash": "dot"}, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=noisy[:, 0], y=noisy[:, 1], mode="markers+text", name="noisy z_t / α (6 positions)",
+                             text=[str(i + 1) for i in range(len(x0))], textposition="middle center",
+                             marker={"size": 20, "color": STATES["changed"][0]}, textfont={"color": "#FFFFFF"}))
+    lim = max(2.0, float(np.abs(noisy).max()) * 1.1)
+    fig.update_xaxes(range=[-lim, lim])
+    fig.update_yaxes(range=[-lim, lim], scaleanchor="x", scaleratio=1)
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def marginals_figure(marginals, x0, vocab, mask_label: str | None = None) -> go.Figure:
+    """q(z_t^i | x^i): for each position, the probability of every unit (and [MASK]) at time t."""
+    m = np.asarray(marginals)
+    labels = list(vocab) + ([mask_label] if mask_label else [])
+    fig = go.Figure(go.Heatmap(z=m, x=labels[: m.shape[1]], y=[f"{i + 1}. {vocab[u]}" for i, u in enumerate(x0)],
+                               colorscale=SEQUENTIAL, zmin=0, zmax=1, colorbar={"title": "prob.", "thickness": 12},
+                               hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>", xgap=1, ygap=1))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 40})
+    return fig
+
+
+def schedule_figure(curve: dict, t: float) -> go.Figure:
+    """The schedule over t with a marker at the chosen t."""
+    fig = go.Figure()
+    colors = ["#0072B2", "#D55E00"]
+    tt = np.asarray(curve["t"])
+    for j, (name, y) in enumerate(curve["curves"].items()):
+        y = np.asarray(y)
+        fig.add_trace(go.Scatter(x=tt, y=y, mode="lines", name=name, line={"color": colors[j % 2], "width": 3}))
+        fig.add_trace(go.Scatter(x=[t], y=[float(np.interp(t, tt, y))], mode="markers", showlegend=False,
+                                 marker={"size": 13, "color": colors[j % 2], "line": {"color": "#000", "width": 2}}))
+    fig.add_vline(x=t, line={"color": "#000000", "dash": "dot"})
+    fig.update_xaxes(title="t (0 = data, 1 = noise)", range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
     return fig

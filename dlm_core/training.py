@@ -28,7 +28,6 @@ from .toy_language import support_arrays
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHECKPOINTS = ASSETS / "checkpoints"
 VARIANTS = ("masked", "uniform", "gaussian")
-VARIANTS_READY = ("masked",)  # variants with a module in dlm_core (the pages offer these)
 
 
 class CheckpointError(RuntimeError):

@@ -145,3 +145,37 @@ def test_play_animates_to_the_end(app_url, browser):
     page.get_by_role("button", name="Play").wait_for(timeout=30_000)
     assert step_value(page) == 4
     page.close()
+
+
+def open_and_wait(browser, url: str, heading: str, height: int = 1800):
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url)
+    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+    wait_idle(page)
+    return page
+
+
+@pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
+def test_forward_page_mid_t(app_url, browser, variant):
+    page = open_and_wait(browser, f"{app_url}/forward?fwd_variant={variant}&fwd_t=0.5&fwd_seed=1",
+                         "Forward process: how each kind of noise destroys a sentence")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=str(SHOTS / f"forward-{variant}.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("variant", ["uniform", "gaussian"])
+def test_reverse_page_middle_step_uniform_gaussian(app_url, browser, variant):
+    page = open_and_wait(browser, f"{app_url}/reverse?variant={variant}&steps=6&seed=0",
+                         "Reverse process: from noise to a sentence", height=2300)
+    page.get_by_role("button", name="First").click()
+    wait_step(page, 0)
+    for k in range(1, 4):
+        page.get_by_role("button", name="Next").click()
+        wait_step(page, k)
+        wait_idle(page)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=str(SHOTS / f"reverse-{variant}-middle.png"), full_page=True)
+    page.close()

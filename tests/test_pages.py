@@ -178,3 +178,41 @@ def test_train_page_stop_in_the_middle():
     assert job.result is not None and job.result.stopped and job.result.steps_done < 5000
     at.run()
     assert not at.exception and any("Stopped after" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("variant", ["uniform", "gaussian"])
+def test_reverse_page_for_uniform_and_gaussian(variant):
+    at = open_page("pages/views/reverse.py", {"variant": variant})
+    assert at.selectbox(key="variant").value == variant
+    assert at.slider(key="rev_step").max == at.slider(key="steps").value == 24
+    button(at, "rev_first").click().run()
+    assert shown_units(at) and not at.exception
+    for _ in range(3):
+        button(at, "rev_next").click().run()
+    assert at.slider(key="rev_step").value == 3 and not at.exception
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) >= (4 if variant == "gaussian" else 3)
+    if variant == "gaussian":
+        at.toggle(key="clamp").set_value(True).run()
+        assert not at.exception
+    at.slider(key="steps").set_value(6).run()
+    assert not at.exception and at.slider(key="rev_step").max == 6
+
+
+@pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
+def test_forward_page_t_slider_corrupts_more_as_t_grows(variant):
+    at = open_page("pages/views/forward.py", {"fwd_variant": variant})
+    assert at.selectbox(key="fwd_variant").value == variant
+    at.slider(key="fwd_t").set_value(0.0).run()
+    assert not at.exception
+    clean = shown_units(at)
+    assert " ".join(clean) == at.selectbox(key="fwd_sentence").value  # t = 0: the sentence itself
+    at.slider(key="fwd_t").set_value(1.0).run()
+    noisy = shown_units(at)
+    assert noisy != clean
+    if variant == "masked":
+        assert noisy == ["[MASK]"] * 6
+    at.selectbox(key="fwd_sentence").set_value("our dog s are your s").run()
+    at.slider(key="fwd_t").set_value(0.5).run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+    assert any("How?" in e.label for e in at.expander)

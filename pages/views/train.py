@@ -16,7 +16,7 @@ job = st.session_state.get("train_job")
 busy = job is not None and job.running
 with st.form("train_settings", border=True):
     cols = st.columns(5)
-    variant = cols[0].selectbox("Variant", training.VARIANTS_READY, key="train_variant", disabled=busy)
+    variant = cols[0].selectbox("Variant", training.VARIANTS, key="train_variant", disabled=busy)
     steps = cols[1].number_input("Steps", 50, 5000, 600, step=50, key="train_steps", disabled=busy)
     lr = cols[2].select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="train_lr", disabled=busy)
     width = cols[3].select_slider("Width", [32, 64, 128], value=64, key="train_width", disabled=busy)
