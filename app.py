@@ -10,6 +10,8 @@ PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
     st.Page("pages/views/forward.py", title="Forward process", icon=":material/fast_forward:", url_path="forward"),
     st.Page("pages/views/reverse.py", title="Reverse process", icon=":material/fast_rewind:", url_path="reverse"),
+    st.Page("pages/views/compare.py", title="Compare variants", icon=":material/compare_arrows:",
+            url_path="compare"),
     st.Page("pages/views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/views/real.py", title="Real model", icon=":material/menu_book:", url_path="real"),
 ]

@@ -118,6 +118,25 @@ def cmd_generate(a) -> int:
     return 0
 
 
+def cmd_compare(a) -> int:
+    from . import compare
+
+    settings = compare.CompareSettings.quick() if a.quick else compare.CompareSettings()
+
+    def progress(frac, text):
+        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
+
+    results = compare.compute(settings, progress=progress)
+    text = json.dumps(results, indent=None if a.json else 2)
+    if a.out:
+        from pathlib import Path
+
+        Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {a.out}", file=sys.stderr)
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dlm_core", description="Toy diffusion language models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -152,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quick", action="store_true", help="uniform / gaussian: fewer samples, seconds not minutes")
     e.add_argument("--checkpoint")
     e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("compare", help="the Compare page's numbers for the three shipped toy models")
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    c.add_argument("--quick", action="store_true", help="2,000 samples per cell instead of 20,000")
+    c.add_argument("--out", help="also write the results to this file")
+    c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("generate", help="generate with a real masked diffusion LM (hub id or local path)")
     g.add_argument("--model", help="hub id or local path (default: the embedded model)")

@@ -331,3 +331,72 @@ def schedule_figure(curve: dict, t: float) -> go.Figure:
     fig.update_yaxes(range=[0, 1.02])
     fig.update_layout(height=280, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
     return fig
+
+
+VARIANT_COLORS = {"masked": "#0072B2", "uniform": "#D55E00", "gaussian": "#009E73"}
+
+
+def quality_vs_steps_figure(results: dict, metric: str = "validity") -> go.Figure:
+    """Validity or coverage against the number of steps T (log axis), one line per variant."""
+    fig = go.Figure()
+    label = {"validity": "validity", "coverage_fraction": "coverage of the support"}[metric]
+    for v, row in results["variants"].items():
+        steps = sorted(int(k) for k in row["by_steps"])
+        y = [row["by_steps"][str(T)][metric] for T in steps]
+        err = [row["by_steps"][str(T)]["validity_stderr"] for T in steps] if metric == "validity" else None
+        fig.add_trace(go.Scatter(x=steps, y=y, mode="lines+markers", name=v,
+                                 error_y={"type": "data", "array": err, "visible": err is not None},
+                                 line={"color": VARIANT_COLORS.get(v, "#555"), "width": 3}, marker={"size": 8}))
+        if metric == "validity" and "validity_exact" in row["by_steps"][str(steps[0])]:
+            fig.add_trace(go.Scatter(x=steps, y=[row["by_steps"][str(T)]["validity_exact"] for T in steps],
+                                     mode="lines", name=f"{v} (exact)",
+                                     line={"color": VARIANT_COLORS.get(v, "#555"), "dash": "dot"}))
+    fig.update_xaxes(type="log", title="steps T", tickvals=steps)
+    fig.update_yaxes(title=label, range=[0, 1.02])
+    fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
+    return fig
+
+
+def strategy_figure(results: dict, steps: int) -> go.Figure:
+    """Masked strategies: validity against coverage (confidence ordering trades diversity for validity)."""
+    cells = results["strategies"][str(steps)]
+    fig = go.Figure()
+    for name, c in cells.items():
+        fig.add_trace(go.Scatter(x=[c["coverage_fraction"]], y=[c["validity"]], mode="markers+text", text=[name],
+                                 textposition="top center", name=name, marker={"size": 16},
+                                 error_y={"type": "data", "array": [c["validity_stderr"]]},
+                                 hovertemplate=f"{name}: validity %{{y:.3f}}, coverage %{{x:.3f}}, "
+                                               f"KL valid {c['kl_valid_bits']:.3f} bits<extra></extra>"))
+    fig.update_xaxes(title="coverage of the support (diversity)", range=[0, 1.05])
+    fig.update_yaxes(title="validity")
+    fig.update_layout(height=360, margin={"l": 10, "r": 10, "t": 10, "b": 40}, showlegend=False)
+    return fig
+
+
+def schedule_compare_figure(results: dict) -> go.Figure:
+    """Exact validity of the ancestral masked sampler against T for each schedule."""
+    fig = go.Figure()
+    for j, (sched, cells) in enumerate(results["schedules"].items()):
+        steps = sorted(int(k) for k in cells)
+        fig.add_trace(go.Scatter(x=steps, y=[cells[str(T)]["validity_exact"] for T in steps], mode="lines+markers",
+                                 name=f"{sched} (exact)", line={"width": 3, "color": ["#0072B2", "#CC79A7"][j % 2]}))
+    fig.update_xaxes(type="log", title="steps T", tickvals=steps)
+    fig.update_yaxes(title="validity (exact)", range=[0, 1.02])
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
+    return fig
+
+
+def remdm_figure(results: dict) -> go.Figure:
+    """ReMDM: validity and coverage against the remasking cap eta."""
+    by = results["remdm"]["by_eta"]
+    etas = list(by)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=etas, y=[by[e]["validity"] for e in etas], name="validity", marker={"color": "#0072B2"},
+                         error_y={"type": "data", "array": [by[e]["validity_stderr"] for e in etas]}))
+    fig.add_trace(go.Bar(x=etas, y=[by[e]["coverage_fraction"] for e in etas], name="coverage",
+                         marker={"color": "#CC79A7"}))
+    fig.update_xaxes(title="η (remasking cap)", type="category")
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_layout(height=300, barmode="group", margin={"l": 10, "r": 10, "t": 10, "b": 40},
+                      legend={"orientation": "h", "y": 1.15})
+    return fig

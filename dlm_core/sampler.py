@@ -19,7 +19,7 @@ output can be reused when nothing changed).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ class SamplerConfig:
     top_k: int = 13  # how many of each position's predicted units a record keeps
     suppress_ids: tuple[int, ...] = ()  # e.g. end-of-sequence ids given -inf logits
     reuse_output: bool = True  # reuse the last model output when nothing changed
+    remask_eta: float = 0.0  # ReMDM "cap" remasking for the ancestral strategy (0: plain MDLM)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,7 +85,7 @@ class StepResult:
     topk_probs: torch.Tensor  # (B, N, k) the predicted distribution's top k (SUBS) ...
     topk_ids: torch.Tensor  # (B, N, k) ... and their ids
     model_called: bool
-    extra: dict = field(default_factory=dict)
+    remasked: torch.Tensor | None = None  # (B, N) bool: re-masked at this step (ReMDM)
 
     def record(self, b: int = 0, top_k: int | None = None) -> StepRecord:
         k = self.topk_ids.shape[-1] if top_k is None else min(top_k, self.topk_ids.shape[-1])
@@ -96,6 +97,7 @@ class StepResult:
             s=self.s,
             tokens=self.x[b].tolist(),
             committed=torch.nonzero(self.committed[b]).flatten().tolist(),
+            remasked=[] if self.remasked is None else torch.nonzero(self.remasked[b]).flatten().tolist(),
             confidence=[None if np.isnan(c) else float(c) for c in conf],
             # positions that were not masked have no prediction (SUBS copies them through): []
             topk_ids=[row if row[0] >= 0 else [] for row in ids],
@@ -127,6 +129,10 @@ class MaskedSampler:
         )
         if config.strategy == "ancestral" and self.n_blocks > 1:
             raise ValueError("the ancestral strategy runs over the whole sequence: use one block")
+        if config.remask_eta and config.strategy != "ancestral":
+            raise ValueError("ReMDM remasking applies to the ancestral strategy")
+        if not 0.0 <= config.remask_eta <= 1.0:
+            raise ValueError("the remasking eta must lie in [0, 1]")
         # prompt / pinned positions: everything not masked at the start
         self.fixed = self.x != self.mask_id
         self.generator = torch.Generator(device=self.device).manual_seed(int(config.seed))
@@ -212,11 +218,18 @@ class MaskedSampler:
         p_cand = nan.reshape(-1).clone().index_copy_(0, rows, p_cand_m).view(shape)
         t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
 
+        remask = torch.zeros_like(masked)
         if cfg.strategy == "ancestral":
             a_t, a_s = schedules.alpha(t, cfg.schedule), schedules.alpha(s, cfg.schedule)
-            q = 1.0 if self.k == cfg.steps - 1 else (a_s - a_t) / (1.0 - a_t)
+            # ReMDM "cap": sigma_t = min(eta, (1 - alpha_s) / alpha_t); sigma = 0 is plain MDLM
+            sigma = min(cfg.remask_eta, (1.0 - a_s) / a_t) if a_t > 0 else 0.0
+            # reveal probability (alpha_s - (1 - sigma_t) alpha_t) / (1 - alpha_t)
+            q = 1.0 if self.k == cfg.steps - 1 else (a_s - (1.0 - sigma) * a_t) / (1.0 - a_t)
             draw = torch.rand(shape, generator=self.generator, device=masked.device, dtype=torch.float64)
             commit = masked & (draw < q)
+            if sigma > 0:  # each revealed (not prompt / pinned) unit is re-masked with probability sigma_t
+                d2 = torch.rand(shape, generator=self.generator, device=masked.device, dtype=torch.float64)
+                remask = ~masked & ~self.fixed & (d2 < sigma)
             conf = p_cand
         else:
             if cfg.strategy == "low-confidence":
@@ -232,6 +245,7 @@ class MaskedSampler:
             commit, conf = self._fixed_count_commit(score, masked)
 
         self.x = torch.where(commit, cand, self.x)
+        self.x = torch.where(remask, torch.full_like(self.x, self.mask_id), self.x)
         self.k += 1
         if self.done:  # anything still masked takes its argmax
             left = self.x == self.mask_id
@@ -253,6 +267,7 @@ class MaskedSampler:
             topk_probs=top_p.cpu(),
             topk_ids=top_i.cpu(),
             model_called=called,
+            remasked=remask.cpu(),
         )
 
     def _fixed_count_commit(self, score, masked):

@@ -136,3 +136,40 @@ def test_clear_errors_for_bad_settings(masked_model):
     with pytest.raises(ValueError, match="one block"):
         MaskedSampler(lm, SamplerConfig(steps=2, strategy="ancestral", block_length=3), torch.full((1, 6), 13))
     assert plan_blocks(8, 4, 4) == (4, 2, 2)
+
+
+@pytest.mark.parametrize("eta, schedule", [(0.0, "linear"), (0.3, "linear"), (0.4, "cosine")])
+def test_remdm_keeps_the_forward_marginals(masked_model, eta, schedule):
+    """ReMDM's reveal / re-mask probabilities keep P(masked after the step to s) = 1 - alpha_s."""
+    import math
+
+    from dlm_core import schedules
+
+    n = 20000
+    s = MaskedSampler(masked.ToyMaskedLM(masked_model),
+                      SamplerConfig(steps=6, strategy="ancestral", remask_eta=eta, schedule=schedule, seed=4),
+                      torch.full((n, 6), T.MASK_ID))
+    remasked_total = 0
+    prev = s.x.clone()
+    while not s.done:
+        out = s.step()
+        remasked_total += int(out.remasked.sum())
+        # a revealed unit either stays or goes back to [MASK]; it never turns into another unit
+        kept = (prev != T.MASK_ID) & (out.x != T.MASK_ID)
+        assert torch.equal(out.x[kept], prev[kept])
+        assert torch.equal(out.remasked, (prev != T.MASK_ID) & (out.x == T.MASK_ID))
+        if not s.done:
+            frac = (out.x == T.MASK_ID).double().mean().item()
+            target = 1 - schedules.alpha(out.s, schedule)
+            assert abs(frac - target) < 5 * math.sqrt(target * (1 - target) / (n * 6)) + 1e-9
+        prev = out.x.clone()
+    assert (remasked_total > 0) == (eta > 0)
+    assert not (s.x == T.MASK_ID).any()
+    rec = out.record(0)
+    assert isinstance(rec.remasked, list)
+
+
+def test_remdm_only_with_ancestral(masked_model):
+    with pytest.raises(ValueError, match="ancestral"):
+        MaskedSampler(masked.ToyMaskedLM(masked_model), SamplerConfig(strategy="random", remask_eta=0.2),
+                      torch.full((1, 6), 13))

@@ -1,0 +1,108 @@
+"""Compare variants: the same footing for all three (exact entropy, same steps, same seeds)."""
+
+import pandas as pd
+import streamlit as st
+
+from dlm_core import compare, figures, training
+from dlm_core.toy_language import validity_reason
+
+st.title("Compare the variants honestly")
+st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
+           "Sampled numbers carry their standard error; exact ones say so.")
+
+
+@st.cache_data(show_spinner=False)
+def shipped_results():
+    return compare.load_results()
+
+
+@st.cache_resource(show_spinner=False)
+def shipped_model(variant: str):
+    return training.load_checkpoint(training.default_checkpoint(variant))[0]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def same_seed_trajectories(seed: int, steps: int):
+    return {v: training.variant_module(v).trajectory(shipped_model(v), steps, seed) for v in training.VARIANTS}
+
+
+results = st.session_state.get("compare_results") or shipped_results()
+if results is None:
+    st.error("No results file (assets/compare_results.json). Run `python -m dlm_core compare --json --out "
+             "assets/compare_results.json` or press Recompute.")
+    st.stop()
+
+n_cell = results["settings"]["n_samples"]
+st.markdown(f"Computed by `{results['command']}` on **{results['computed_at'][:10]}** "
+            f"({n_cell:,} samples per cell, {results['wall_time_s']:.0f} s). "
+            f"H = **{results['entropy_bits_per_unit']:.4f} bits/unit**; the plug-in KL of {n_cell:,} "
+            f"exact samples would already be about {results['plugin_kl_bias_bits']:.4f} bits.")
+steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps"]]
+T = st.select_slider("Steps T for the table", steps_list, value=24 if 24 in steps_list else steps_list[-1],
+                     key="cmp_T")
+st.dataframe(pd.DataFrame(compare.summary_rows(results, T)).set_index("variant"), width="stretch")
+with st.expander("How? The columns"):
+    st.markdown(
+        "NELBO − H: the gap between each model's bound and the entropy, bits per unit (exact for masked: 63 "
+        "masks per sentence; Monte Carlo with its standard error otherwise). Validity: the fraction of samples "
+        "that are sentences of the language (masked: also the exact valid mass of the ancestral sampler). "
+        "Coverage: distinct valid sentences / 216. Forward KL(p‖p_model): exact, masked only. KL valid: "
+        "KL(empirical valid ‖ p). TV: total variation between the samples and p, invalid mass included.")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Validity against steps")
+    st.plotly_chart(figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
+with c2:
+    st.subheader("Coverage against steps")
+    st.plotly_chart(figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
+st.caption("Few steps means many units decided in parallel, independently: that is where the variants differ most.")
+
+st.header("Masked: strategies and schedules")
+c1, c2 = st.columns(2)
+with c1:
+    sT = st.radio("Steps", [int(k) for k in results["strategies"]], horizontal=True, key="cmp_strategy_T")
+    st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
+    cells = results["strategies"][str(sT)]
+    st.dataframe(pd.DataFrame({k: {"validity": round(c["validity"], 4), "coverage": round(c["coverage_fraction"], 3),
+                                   "KL valid (bits)": round(c["kl_valid_bits"], 3), "TV": round(c["tv"], 3)}
+                               for k, c in cells.items()}).T, width="stretch")
+    st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL get "
+               "worse than random order.")
+with c2:
+    st.plotly_chart(figures.schedule_compare_figure(results), key="cmp_sched")
+    st.caption("Exact validity of the T-step ancestral sampler: the cosine schedule reveals few units first.")
+    st.subheader(f"ReMDM remasking ({results['remdm']['steps']} steps)")
+    st.plotly_chart(figures.remdm_figure(results), key="cmp_remdm")
+    st.caption("η caps the probability σ_t = min(η, (1 − α_s)/α_t) that a revealed unit is masked again "
+               "(Wang et al. 2025): revealed units can be corrected.")
+
+st.header("One seed, one click: the three variants side by side")
+c1, c2 = st.columns([1, 3])
+seed = c1.number_input("Seed", 0, 10**6, 0, key="cmp_seed")
+steps = c1.select_slider("Steps", [3, 6, 12, 24], value=6, key="cmp_seed_steps")
+trajs = same_seed_trajectories(int(seed), int(steps))
+cols = st.columns(3)
+for col, (v, traj) in zip(cols, trajs.items(), strict=True):
+    with col:
+        st.markdown(f"**{v}** — {validity_reason(traj.final)}")
+        st.markdown(figures.sequence_html(traj, traj.n_steps, big=False), unsafe_allow_html=True)
+        fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13)
+        st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
+
+st.header("Recompute")
+session_models = st.session_state.get("session_models", {})
+choices = {v: ["shipped"] + [k for k, (vv, _) in session_models.items() if vv == v] for v in training.VARIANTS}
+picked = {}
+cols = st.columns(3)
+for col, v in zip(cols, training.VARIANTS, strict=True):
+    picked[v] = col.selectbox(f"{v} model", choices[v], key=f"cmp_model_{v}")
+full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
+if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
+    bar = st.progress(0.0, text="Starting ...")
+    models = {v: session_models[p][1] for v, p in picked.items() if p != "shipped"}
+    settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
+    st.session_state.compare_results = compare.compute(settings, progress=lambda f, t: bar.progress(f, text=t),
+                                                       models=models)
+    bar.empty()
+    st.rerun()
