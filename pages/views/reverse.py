@@ -60,16 +60,20 @@ with st.sidebar:
         from_query("schedule", "linear", choices=SCHEDULES)
         st.selectbox("Schedule α_t", SCHEDULES, key="schedule", disabled=not ancestral,
                      help="Used by the ancestral strategy's reveal probabilities.")
+        from_query("eta", 0.0, float)
+        st.slider("ReMDM remasking η", 0.0, 0.5, step=0.05, key="eta", disabled=not ancestral,
+                  help="Ancestral only: a revealed unit is masked again with probability σ_t = min(η, (1 − α_s)/α_t) "
+                       "(Wang et al. 2025), so early mistakes can be corrected.")
         options = dict(strategy=st.session_state.strategy, temperature=float(st.session_state.temperature),
                        block_length=None if ancestral else st.session_state.block_length,
-                       schedule=st.session_state.schedule)
+                       schedule=st.session_state.schedule, remask_eta=float(st.session_state.eta) if ancestral else 0.0)
     elif variant == "gaussian":
         st.toggle("Clamp x̂ to the nearest embedding", key="clamp",
                   help="Diffusion-LM's clamping trick: raises validity a little, lowers diversity.")
         options = dict(clamp=bool(st.session_state.clamp))
     from_query("seed", 0, int)
     st.number_input("Seed", 0, 10**6, key="seed", step=1)
-    to_query(["variant", "strategy", "steps", "temperature", "block_length", "schedule", "seed"])
+    to_query(["variant", "strategy", "steps", "temperature", "block_length", "schedule", "eta", "seed"])
 
 st.caption(INTRO[variant] + " Press play, or scrub the slider: every step is already computed, nothing is re-run.")
 s = st.session_state
@@ -79,8 +83,10 @@ try:
 except ValueError as e:
     st.error(f"These settings don't work together: {e}")
     st.stop()
-LEGEND = ["mask", "committed_now", "committed_earlier"] if variant == "masked" else ["mask", "changed",
-                                                                                     "committed_earlier"]
+if variant == "masked":
+    LEGEND = ["mask", "committed_now", "committed_earlier"] + (["remasked"] if options.get("remask_eta") else [])
+else:
+    LEGEND = ["mask", "changed", "committed_earlier"]
 
 
 def render(k: int) -> None:
