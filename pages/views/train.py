@@ -16,11 +16,11 @@ job = st.session_state.get("train_job")
 busy = job is not None and job.running
 with st.form("train_settings", border=True):
     cols = st.columns(5)
-    variant = cols[0].selectbox("Variant", training.VARIANTS, key="train_variant", disabled=busy)
-    steps = cols[1].number_input("Steps", 50, 5000, 600, step=50, key="train_steps", disabled=busy)
-    lr = cols[2].select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="train_lr", disabled=busy)
-    width = cols[3].select_slider("Width", [32, 64, 128], value=64, key="train_width", disabled=busy)
-    seed = cols[4].number_input("Seed", 0, 10**6, 0, key="train_seed", disabled=busy)
+    variant = cols[0].selectbox("Variant", training.VARIANTS, key="train_variant")
+    steps = cols[1].number_input("Steps", 50, 5000, 600, step=50, key="train_steps")
+    lr = cols[2].select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="train_lr")
+    width = cols[3].select_slider("Width", [32, 64, 128], value=64, key="train_width")
+    seed = cols[4].number_input("Seed", 0, 10**6, 0, key="train_seed")
     start = st.form_submit_button("Start training", type="primary", icon=":material/model_training:", disabled=busy)
 
 if start:
