@@ -216,3 +216,34 @@ def test_forward_page_t_slider_corrupts_more_as_t_grows(variant):
     at.slider(key="fwd_t").set_value(0.5).run()
     assert not at.exception and len(at.get("plotly_chart")) == 2
     assert any("How?" in e.label for e in at.expander)
+
+
+def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
+    from dlm_core import compare
+
+    at = open_page("pages/views/compare.py")
+    assert len(at.dataframe) >= 2 and len(at.get("plotly_chart")) >= 8
+    table = at.dataframe[0].value
+    assert list(table.index) == ["masked", "uniform", "gaussian"]
+    at.select_slider(key="cmp_T").set_value(6).run()
+    assert not at.exception
+    # recompute with tiny settings so the test stays fast (the page takes whatever settings it gets)
+    monkeypatch.setattr(compare.CompareSettings, "quick", classmethod(
+        lambda cls: cls(n_samples=300, n_t=20, steps=(1, 6), strategy_steps=(6,), remdm_etas=(0.0, 0.2))))
+    next(b for b in at.button if b.key == "cmp_recompute").click().run()
+    assert not at.exception
+    assert at.session_state["compare_results"]["settings"]["n_samples"] == 300
+    assert at.select_slider(key="cmp_T").options == ["1", "6"]
+
+
+def test_reverse_page_shows_remasking(masked_model):
+    from dlm_core import masked
+
+    traj = masked.trajectory(masked_model, 12, 2, strategy="ancestral", remask_eta=0.4)
+    k = next(r.step for r in traj.records if r.remasked)  # a step that re-masks something
+    at = open_page("pages/views/reverse.py", {"strategy": "ancestral", "steps": "12", "eta": "0.4", "seed": "2"})
+    assert at.slider(key="eta").value == 0.4 and not at.exception
+    assert any("re-masked at this step" in md.value for md in at.markdown)
+    at.slider(key="rev_step").set_value(k).run()
+    seq = next(md.value for md in at.markdown if "font-size:1.6rem" in md.value)
+    assert seq.count("#CC79A7") == len(traj.records[k - 1].remasked)
