@@ -93,8 +93,9 @@ def sequence_html(traj: Trajectory, k: int, big: bool = True) -> str:
     return chips_html(labels, cell_states(traj)[k], outlined=traj.fixed, big=big)
 
 
-def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Figure:
-    """Token x step grid: colour = state, text = unit; columns after step k are left blank."""
+def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40, compact: bool = False) -> go.Figure:
+    """Token x step grid: colour = state, text = unit; columns after step k are left blank.
+    `compact`: small multiples (smaller text, [MASK] drawn as a dot)."""
     states = cell_states(traj)
     n_pos, n_cols = traj.length, traj.n_steps + 1
     code = {s: j for j, s in enumerate(STATE_ORDER)}
@@ -104,7 +105,8 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
         toks = display_tokens(traj, col)
         for i in range(n_pos):
             z[i, col] = code[states[col][i]]
-            text[i, col] = traj.token_text(toks[i]) if n_cols <= max_text_steps else ""
+            word = traj.token_text(toks[i]) if n_cols <= max_text_steps else ""
+            text[i, col] = "·" if compact and traj.mask_id is not None and toks[i] == traj.mask_id else word
     n = len(STATE_ORDER)
     scale = []
     for j, s in enumerate(STATE_ORDER):
@@ -131,7 +133,7 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40) -> go.Fi
                  if text[i, c] and STATES[STATE_ORDER[int(z[i, c])]][1] == fg]
         fig.add_trace(go.Scatter(x=[c for c, _ in cells], y=[ys[i] for _, i in cells],
                                  text=[text[i, c] for c, i in cells], mode="text", hoverinfo="skip",
-                                 textfont={"color": fg, "size": 14}, showlegend=False))
+                                 textfont={"color": fg, "size": 10 if compact else 14}, showlegend=False))
     for i in traj.fixed:  # prompt / pinned: black outline
         fig.add_shape(type="rect", x0=-0.5, x1=min(k, traj.n_steps) + 0.5, y0=i - 0.5, y1=i + 0.5,
                       line={"color": PROMPT_OUTLINE, "width": 2})

@@ -61,7 +61,8 @@ st.caption("Few steps means many units decided in parallel, independently: that 
 st.header("Masked: strategies and schedules")
 c1, c2 = st.columns(2)
 with c1:
-    sT = st.radio("Steps", [int(k) for k in results["strategies"]], horizontal=True, key="cmp_strategy_T")
+    options = [int(k) for k in results["strategies"]]
+    sT = st.radio("Steps", options, index=len(options) - 1, horizontal=True, key="cmp_strategy_T")
     st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
     cells = results["strategies"][str(sT)]
     st.dataframe(pd.DataFrame({k: {"validity": round(c["validity"], 4), "coverage": round(c["coverage_fraction"], 3),
@@ -87,7 +88,7 @@ for col, (v, traj) in zip(cols, trajs.items(), strict=True):
     with col:
         st.markdown(f"**{v}** — {validity_reason(traj.final)}")
         st.markdown(figures.sequence_html(traj, traj.n_steps, big=False), unsafe_allow_html=True)
-        fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13)
+        fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
         st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
 
 st.header("Recompute")
