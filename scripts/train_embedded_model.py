@@ -155,7 +155,7 @@ The default real-text model of the diffusion LM visualiser. It loads through the
   masked with probability t, loss = (1/t) Σ masked cross-entropy. Sequences are `[CLS]` +
   {stats['seq_len'] - 2} text tokens + `[SEP]` = {stats['seq_len']} tokens.
 - **Training**: {stats['steps']} steps of {stats['batch_size']} × {stats['seq_len']} tokens, AdamW lr
-  {stats['lr']}, {stats['wall_time_min']:.1f} min on {stats['threads']} CPU thread(s) ({stats['machine']}).
+  {stats['lr']} ({stats.get('schedule', '')}), {stats['wall_time_min']:.1f} min on {stats['threads']} CPU thread(s).
 - **Size**: {stats['params'] / 1e6:.1f} M parameters, stored in float16.
 - **Held-out NELBO**: **{stats['nelbo_bits']:.3f} ± {stats['nelbo_stderr']:.3f} bits per token**
   (Monte-Carlo over t, {stats['eval_n_t']} stratified t per sequence) against a **unigram baseline of
@@ -199,6 +199,10 @@ def main() -> None:
                     help="re-evaluate the saved model with --final-n-t times per sequence, write heldout.json "
                          "and the model card, without training")
     ap.add_argument("--final-n-t", type=int, default=16)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from the model saved in assets/embedded-model (a fresh optimizer)")
+    ap.add_argument("--decay-steps", type=int, default=0,
+                    help="> 0: cosine-decay the learning rate to lr / 10 over this many steps (ends the run)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -214,7 +218,12 @@ def main() -> None:
     cfg.tie_word_embeddings = True
     cfg.hidden_dropout_prob = 0.0
     cfg.attention_probs_dropout_prob = 0.0
-    model = BertForMaskedLM.from_pretrained(base, config=cfg)
+    prior = {"steps": 0, "wall_time_min": 0.0, "schedule": ""}
+    if a.resume:  # the saved weights are float16: continue in float32
+        model = BertForMaskedLM.from_pretrained(OUT, dtype=torch.float32)
+        prior = json.loads((OUT / "training_stats.json").read_text())
+    else:
+        model = BertForMaskedLM.from_pretrained(base, config=cfg)
     model.tie_weights()
     mask_id = tok.mask_token_id
 
@@ -249,9 +258,13 @@ def main() -> None:
         model.half().save_pretrained(OUT, safe_serialization=True)
         model.float()
         tok.save_pretrained(OUT)
+        phase = (f"{step} steps with cosine decay to lr/10" if a.decay_steps else f"{step} steps at constant lr")
+        earlier = prior.get("schedule") or (f"{prior['steps']} steps at constant lr" if prior["steps"] else "")
         write_card({
-            "steps": step, "batch_size": a.batch_size, "seq_len": a.seq_len, "lr": a.lr, "threads": a.threads,
-            "wall_time_min": wall / 60, "budget_min": a.minutes, "machine": f"{torch.get_num_threads()} threads",
+            "steps": prior["steps"] + step, "batch_size": a.batch_size, "seq_len": a.seq_len, "lr": a.lr,
+            "threads": a.threads, "schedule": "; then ".join(x for x in (earlier, phase) if x),
+            "wall_time_min": prior["wall_time_min"] + wall / 60, "budget_min": a.minutes,
+            "machine": f"{torch.get_num_threads()} threads",
             "params": sum(p.numel() for p in model.parameters()), "nelbo_bits": nelbo, "nelbo_stderr": se,
             "unigram_bits": uni, "eval_n_t": 8, "train_plays": len(plays) - len(HELD_OUT),
             "train_tokens": len(train_ids), "held_tokens": int(held[:, 1:-1].numel()),
@@ -260,7 +273,8 @@ def main() -> None:
         print(f"step {step} ({wall / 60:.1f} min): held-out NELBO {nelbo:.3f} ± {se:.3f} bits/token, "
               f"unigram {uni:.3f}", flush=True)
 
-    while step < a.max_steps and time.perf_counter() - t0 < budget:
+    max_steps = min(a.max_steps, a.decay_steps or a.max_steps)
+    while step < max_steps and time.perf_counter() - t0 < budget:
         idx = torch.randint(len(train), (a.batch_size,), generator=g)
         x = train[idx]
         u0 = torch.rand((), generator=g)
@@ -268,6 +282,8 @@ def main() -> None:
         m = mask_batch(x, t, mask_id, g)
         loss = nelbo_terms(model, x, m, t, mask_id).float().sum() / (a.batch_size * body)  # nats per token
         lr = a.lr * min(1.0, (step + 1) / warmup)
+        if a.decay_steps:  # cosine from lr to lr / 10 over decay_steps
+            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, a.decay_steps) / a.decay_steps))
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)

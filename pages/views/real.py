@@ -95,16 +95,16 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
                       unsafe_allow_html=True)
 
     try:
-        traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
-                                   on_step=on_step)
-    except ValueError as e:
-        bar.empty()
+        new_traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
+                                       on_step=on_step)
+    except ValueError as e:  # the previous generation (if any) stays below
         st.error(f"These settings don't work: {e}")
-        st.stop()
+        new_traj = None
     bar.empty()
     live.empty()
-    s.real_traj = traj
-    s.rev_real_step = traj.n_steps
+    if new_traj is not None:
+        s.real_traj = new_traj
+        s.rev_real_step = new_traj.n_steps
 
 traj = s.get("real_traj")
 if traj is None:
