@@ -40,7 +40,7 @@ st.markdown(f"Computed by `{results['command']}` on **{results['computed_at'][:1
 steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps"]]
 T = st.select_slider("Steps T for the table", steps_list, value=24 if 24 in steps_list else steps_list[-1],
                      key="cmp_T")
-st.dataframe(pd.DataFrame(compare.summary_rows(results, T)).set_index("variant"), width="stretch")
+st.table(pd.DataFrame(compare.summary_rows(results, T)).set_index("variant"))
 with st.expander("How? The columns"):
     st.markdown(
         "NELBO − H: the gap between each model's bound and the entropy, bits per unit (exact for masked: 63 "
@@ -65,9 +65,9 @@ with c1:
     sT = st.radio("Steps", options, index=len(options) - 1, horizontal=True, key="cmp_strategy_T")
     st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
     cells = results["strategies"][str(sT)]
-    st.dataframe(pd.DataFrame({k: {"validity": round(c["validity"], 4), "coverage": round(c["coverage_fraction"], 3),
+    st.table(pd.DataFrame({k: {"validity": round(c["validity"], 4), "coverage": round(c["coverage_fraction"], 3),
                                    "KL valid (bits)": round(c["kl_valid_bits"], 3), "TV": round(c["tv"], 3)}
-                               for k, c in cells.items()}).T, width="stretch")
+                               for k, c in cells.items()}).T)
     st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL get "
                "worse than random order.")
 with c2:
