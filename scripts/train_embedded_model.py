@@ -159,11 +159,11 @@ The default real-text model of the diffusion LM visualiser. It loads through the
 - **Size**: {stats['params'] / 1e6:.1f} M parameters, stored in float16.
 - **Held-out NELBO**: **{stats['nelbo_bits']:.3f} ± {stats['nelbo_stderr']:.3f} bits per token**
   (Monte-Carlo over t, {stats['eval_n_t']} stratified t per sequence) against a **unigram baseline of
-  {stats['unigram_bits']:.3f} bits per token** on the same held-out tokens: {stats['unigram_bits'] -
+  {stats['unigram_bits']:.3f} bits per token** (add-one smoothed unigram of the training text)
+  on the same held-out tokens: {stats['unigram_bits'] -
   stats['nelbo_bits']:.3f} bits per token better.
 
-Reproduce: `PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --minutes {stats['budget_min']:g}`, then
-`... --finalize` (re-evaluates with {stats['eval_n_t']} t per sequence and writes `heldout.json`).
+Reproduce: `{stats.get('reproduce', 'PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py')}`.
 """
     (OUT / "README.md").write_text(card)
     (OUT / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")

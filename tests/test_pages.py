@@ -222,8 +222,8 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     from dlm_core import compare
 
     at = open_page("pages/views/compare.py")
-    assert len(at.dataframe) >= 2 and len(at.get("plotly_chart")) >= 8
-    table = at.dataframe[0].value
+    assert len(at.table) >= 2 and len(at.get("plotly_chart")) >= 8
+    table = at.table[0].value
     assert list(table.index) == ["masked", "uniform", "gaussian"]
     at.select_slider(key="cmp_T").set_value(6).run()
     assert not at.exception
@@ -247,3 +247,26 @@ def test_reverse_page_shows_remasking(masked_model):
     at.slider(key="rev_step").set_value(k).run()
     seq = next(md.value for md in at.markdown if "font-size:1.6rem" in md.value)
     assert seq.count("#CC79A7") == len(traj.records[k - 1].remasked)
+
+
+def test_real_model_page_with_the_embedded_default():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page("pages/views/real.py")
+    at.session_state["real_gen_length"] = 16
+    at.session_state["real_steps"] = 8
+    at.session_state["real_block_length"] = 8
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key="real_source").value == "Embedded default"
+    button(at, "real_generate").click().run()
+    assert not at.exception, at.exception
+    traj = at.session_state["real_traj"]
+    assert traj.n_steps == 8 and traj.settings["model"].startswith("embedded")
+    at.slider(key="rev_real_step").set_value(4).run()
+    assert not at.exception and at.slider(key="rev_real_step").value == 4
+    at.session_state["real_block_length"] = 5  # 16 is not divisible by 5: a clear message, nothing lost
+    at.run()
+    button(at, "real_generate").click().run()
+    assert not at.exception and any("divisible" in e.value for e in at.error)
+    assert at.session_state["real_traj"] is traj  # the previous generation is still there ...
+    assert at.slider(key="rev_real_step").max == 8  # ... and still shown
