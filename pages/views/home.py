@@ -54,8 +54,15 @@ st.markdown(figures.legend_html(), unsafe_allow_html=True)
 st.caption("Confidence and probability always use one sequential scale (viridis).")
 
 st.header("Where to go")
-st.page_link("pages/views/reverse.py", label="Reverse process: watch a masked model write a sentence",
+st.page_link("pages/views/forward.py", label="Forward process: how each kind of noise destroys a sentence",
+             icon=":material/fast_forward:")
+st.page_link("pages/views/reverse.py", label="Reverse process: watch a model write a sentence, step by step",
              icon=":material/fast_rewind:")
+st.page_link("pages/views/compare.py", label="Compare variants: the honest numbers, side by side",
+             icon=":material/compare_arrows:")
+st.page_link("pages/views/train.py", label="Train: watch a toy model learn, live", icon=":material/model_training:")
+st.page_link("pages/views/real.py", label="Real model: a masked diffusion LM writing Shakespeare-like text",
+             icon=":material/menu_book:")
 st.caption(
     "References: Austin et al. 2021 (D3PM); Li et al. 2022 (Diffusion-LM); Dieleman et al. 2023 (CDCD); "
     "Sahoo et al. 2024 (MDLM); Shi et al. 2024 (MD4); Ou et al. 2024 (RADD); Nie et al. 2025 (LLaDA); "

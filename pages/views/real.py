@@ -49,8 +49,10 @@ with st.sidebar:
     strategies = [s for s in STRATEGIES if s != "ancestral"]
     from_query("real_strategy", "low-confidence", choices=strategies)
     st.selectbox("Strategy", strategies, key="real_strategy")
-    from_query("real_temperature", 0.0, float)
-    st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature")
+    from_query("real_temperature", 1.0, float)
+    st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature",
+              help="0 = always the most likely token (LLaDA's default); a small model like the embedded one then "
+                   "falls into repetition, so the default here is 1.")
     from_query("real_cfg", 0.0, float)
     st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
     from_query("real_seed", 0, int)
