@@ -34,7 +34,7 @@ from torch import nn
 from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
 from .toy_language import UNITS, L, V, entropy_bits_per_unit, sample_metrics, support_arrays
-from .trajectory import StepRecord, Trajectory
+from .trajectory import StepRecord, Trajectory, topk_lists
 
 D_EMB = 16  # embedding size d
 EMBED_SEED = 1234  # the fixed seed of the table E
@@ -160,8 +160,7 @@ def nearest_units(v: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 
 def low_discrepancy_times(batch: int, generator=None) -> torch.Tensor:
     """t_b = (u_0 + b / B) mod 1."""
-    u0 = torch.rand((), generator=generator)
-    return (u0 + torch.arange(batch) / batch) % 1.0
+    return schedules.low_discrepancy_u(batch, generator)
 
 
 def proposal_times(u: torch.Tensor, gamma0: float, gamma1: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -380,17 +379,16 @@ class GaussianStepResult:
     nearest: torch.Tensor  # (B, L) nearest unit of z_s / alpha_s
 
     def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
-        k = min(top_k, self.probs.shape[-1])
-        p, ids = torch.topk(self.probs[b], k, dim=-1)
+        ids, top_p = topk_lists(self.probs[b], top_k)
         return StepRecord(
             step=self.step,
             t=self.t,
             s=self.s,
             tokens=self.x[b].tolist(),
             changed=torch.nonzero(self.x[b] != self.prev[b]).flatten().tolist(),
-            confidence=[float(c) for c in p[:, 0].tolist()],
-            topk_ids=ids.tolist(),
-            topk_probs=[[round(v, 6) for v in row] for row in p.tolist()],
+            confidence=[row[0] for row in top_p],
+            topk_ids=ids,
+            topk_probs=top_p,
             state=[[round(v, 5) for v in row] for row in self.z[b].tolist()],
             nearest=self.nearest[b].tolist(),
             model_called=True,

@@ -45,9 +45,7 @@ def corrupt(x0: torch.Tensor, t: torch.Tensor, schedule: str = "linear", generat
 
 def low_discrepancy_times(batch: int, generator=None, eps: float = EPS_T) -> torch.Tensor:
     """t_b = eps + (1 - eps) u_b with u_b = (u_0 + b / B) mod 1."""
-    u0 = torch.rand((), generator=generator)
-    u = (u0 + torch.arange(batch) / batch) % 1.0
-    return eps + (1.0 - eps) * u
+    return eps + (1.0 - eps) * schedules.low_discrepancy_u(batch, generator)
 
 
 def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:

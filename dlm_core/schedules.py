@@ -43,6 +43,14 @@ def nelbo_weight(t, schedule: str = "linear"):
     return -alpha_prime(t, schedule) / (1.0 - alpha(t, schedule))
 
 
+def low_discrepancy_u(batch: int, generator=None):
+    """u_b = (u_0 + b / B) mod 1, u_0 ~ U(0, 1): one uniform per batch, evenly spread (lower-variance losses)."""
+    import torch
+
+    u0 = torch.rand((), generator=generator)
+    return (u0 + torch.arange(batch) / batch) % 1.0
+
+
 def time_grid(steps: int) -> np.ndarray:
     """steps + 1 equally spaced times from t = 1 (noise) down to t = 0 (data)."""
     if steps < 1:

@@ -23,7 +23,7 @@ from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
 from .masked import EPS_T
 from .toy_language import UNITS, L, V, entropy_bits, sample_metrics, support_arrays, support_size
-from .trajectory import StepRecord, Trajectory
+from .trajectory import StepRecord, Trajectory, topk_lists
 
 BITS = L * math.log(2)  # nats per sentence -> bits per unit
 VALIDITY_STEPS = (1, 2, 3, 6, 12, 24, 100)
@@ -71,9 +71,7 @@ def forward_marginals(x0_ids, t: float, schedule: str = "linear") -> np.ndarray:
 
 def low_discrepancy_times(batch: int, generator=None, eps: float = EPS_T) -> torch.Tensor:
     """t_b = eps + (1 - 2 eps) u_b with u_b = (u_0 + b / B) mod 1 (both ends cut: alpha_t = 0 at t = 1)."""
-    u0 = torch.rand((), generator=generator)
-    u = (u0 + torch.arange(batch) / batch) % 1.0
-    return eps + (1.0 - 2.0 * eps) * u
+    return eps + (1.0 - 2.0 * eps) * schedules.low_discrepancy_u(batch, generator)
 
 
 # --------------------------------------------------------------------- NELBO
@@ -252,8 +250,7 @@ class UniformStepResult:
     model_called: bool = True
 
     def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
-        k = min(top_k, self.probs.shape[-1])
-        p, ids = torch.topk(self.probs[b], k, dim=-1)
+        ids, top_p = topk_lists(self.probs[b], top_k)
         return StepRecord(
             step=self.step,
             t=self.t,
@@ -261,8 +258,8 @@ class UniformStepResult:
             tokens=self.x[b].tolist(),
             changed=torch.nonzero(self.changed[b]).flatten().tolist(),
             confidence=[float(c) for c in self.confidence[b].tolist()],
-            topk_ids=ids.tolist(),
-            topk_probs=[[round(v, 6) for v in row] for row in p.tolist()],
+            topk_ids=ids,
+            topk_probs=top_p,
             model_called=self.model_called,
         )
 
