@@ -16,16 +16,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from . import masked, training
-from .evaluate import BITS, kl_bits
-from .sampler import STRATEGIES
-from .schedules import SCHEDULES
-from .toy_language import entropy_bits_per_unit, sample_metrics, support_arrays, support_size
-
-RESULTS = training.ASSETS / "compare_results.json"
+# Only the light part (reading and tabulating results) is imported eagerly, so that the Compare
+# page draws its table before torch is loaded; compute() imports the models' modules.
+RESULTS = Path(__file__).resolve().parent.parent / "assets" / "compare_results.json"
 VALIDITY_STEPS = (1, 2, 3, 6, 12, 24, 100)
 
 
@@ -44,13 +37,19 @@ class CompareSettings:
         return cls(n_samples=2000, n_t=100)
 
 
-def _metrics(x: torch.Tensor) -> dict:
+def _metrics(x) -> dict:
+    from .toy_language import sample_metrics
+
     m = sample_metrics(x.tolist())
     return {"validity": m.validity, "validity_stderr": m.validity_stderr, "reasons": m.reasons,
             "coverage_fraction": m.coverage_fraction, "kl_valid_bits": m.kl_valid_bits, "tv": m.tv, "n": m.n}
 
 
-def _samples(variant: str, model, n: int, steps: int, seed: int, **options) -> torch.Tensor:
+def _samples(variant: str, model, n: int, steps: int, seed: int, **options):
+    import torch
+
+    from . import training
+
     module = training.variant_module(variant)
     out = [module.sample_ids(model, min(4096, n - lo), steps, seed=seed + lo, **options) for lo in range(0, n, 4096)]
     return torch.cat(out)
@@ -59,6 +58,15 @@ def _samples(variant: str, model, n: int, steps: int, seed: int, **options) -> t
 def compute(settings: CompareSettings | None = None, progress=None, models: dict | None = None) -> dict:
     """All the numbers of the Compare page. `progress(fraction, text)` reports along the way;
     `models` may replace a variant's shipped model (e.g. one trained on the Train page)."""
+    import numpy as np
+    import torch
+
+    from . import masked, training
+    from .evaluate import BITS, kl_bits
+    from .sampler import STRATEGIES
+    from .schedules import SCHEDULES
+    from .toy_language import entropy_bits_per_unit, support_arrays, support_size
+
     st = settings or CompareSettings()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -168,3 +176,13 @@ def summary_rows(results: dict, steps: int) -> list[dict]:
             "TV": f"{cell['tv']:.3f}",
         })
     return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of equal keys as a Markdown table (drawn at once by the page, no table widget to load)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]).replace("|", "/") for k in keys) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,9 +1,8 @@
 """Compare variants: the same footing for all three (exact entropy, same steps, same seeds)."""
 
-import pandas as pd
 import streamlit as st
 
-from dlm_core import compare, figures, training
+from dlm_core import compare, figures  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import validity_reason
 
 st.title("Compare the variants honestly")
@@ -18,11 +17,15 @@ def shipped_results():
 
 @st.cache_resource(show_spinner=False)
 def shipped_model(variant: str):
+    from dlm_core import training
+
     return training.load_checkpoint(training.default_checkpoint(variant))[0]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def same_seed_trajectories(seed: int, steps: int):
+    from dlm_core import training
+
     return {v: training.variant_module(v).trajectory(shipped_model(v), steps, seed) for v in training.VARIANTS}
 
 
@@ -40,7 +43,7 @@ st.markdown(f"Computed by `{results['command']}` on **{results['computed_at'][:1
 steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps"]]
 T = st.select_slider("Steps T for the table", steps_list, value=24 if 24 in steps_list else steps_list[-1],
                      key="cmp_T")
-st.table(pd.DataFrame(compare.summary_rows(results, T)).set_index("variant"))
+st.markdown(compare.markdown_table(compare.summary_rows(results, T)))
 with st.expander("How? The columns"):
     st.markdown(
         "NELBO − H: the gap between each model's bound and the entropy, bits per unit (exact for masked: 63 "
@@ -65,9 +68,10 @@ with c1:
     sT = st.radio("Steps", options, index=len(options) - 1, horizontal=True, key="cmp_strategy_T")
     st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
     cells = results["strategies"][str(sT)]
-    st.table(pd.DataFrame({k: {"validity": round(c["validity"], 4), "coverage": round(c["coverage_fraction"], 3),
-                                   "KL valid (bits)": round(c["kl_valid_bits"], 3), "TV": round(c["tv"], 3)}
-                               for k, c in cells.items()}).T)
+    st.markdown(compare.markdown_table([
+        {"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
+         "coverage": f"{c['coverage_fraction']:.3f}", "KL valid (bits)": f"{c['kl_valid_bits']:.3f}",
+         "TV": f"{c['tv']:.3f}"} for k, c in cells.items()]))
     st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL get "
                "worse than random order.")
 with c2:
@@ -79,6 +83,8 @@ with c2:
                "(Wang et al. 2025): revealed units can be corrected.")
 
 st.header("One seed, one click: the three variants side by side")
+from dlm_core import training  # noqa: E402 (imported after the table is drawn: it loads torch)
+
 c1, c2 = st.columns([1, 3])
 seed = c1.number_input("Seed", 0, 10**6, 0, key="cmp_seed")
 steps = c1.select_slider("Steps", [3, 6, 12, 24], value=6, key="cmp_seed_steps")
