@@ -21,6 +21,13 @@ PRESETS = (
 )
 
 
+def _with_states(view: dict, variant: str) -> dict:
+    """The colour state of each position of the drawn z_t: masked / changed by the noise / intact."""
+    view["states"] = ["mask" if variant == "masked" and u == MASK_ID else "changed" if i in view["changed"]
+                      else "committed_earlier" for i, u in enumerate(view["tokens"])]
+    return view
+
+
 def forward_view(variant: str, x0: tuple[int, ...], t: float, seed: int = 0, schedule: str = "linear",
                  model=None) -> dict:
     """One corrupted sample z_t of x0 and the exact marginals q(z_t^i | x^i) at time t."""
@@ -32,12 +39,13 @@ def forward_view(variant: str, x0: tuple[int, ...], t: float, seed: int = 0, sch
         marg = np.zeros((len(x0), V + 1))  # the last column is [MASK]
         marg[np.arange(len(x0)), list(x0)] = a
         marg[:, V] = 1.0 - a
-        return {"alpha": a, "tokens": z, "marginals": marg, "changed": [i for i, u in enumerate(z) if u == MASK_ID]}
+        return _with_states({"alpha": a, "tokens": z, "marginals": marg,
+                             "changed": [i for i, u in enumerate(z) if u == MASK_ID]}, variant)
     if variant == "uniform":
         a = schedules.alpha(t, "linear")
         z = uniform.corrupt(x, torch.tensor([t]), g)[0].tolist()
-        return {"alpha": a, "tokens": z, "marginals": uniform.forward_marginals(x0, t),
-                "changed": [i for i, (u, v) in enumerate(zip(z, x0)) if u != v]}
+        return _with_states({"alpha": a, "tokens": z, "marginals": uniform.forward_marginals(x0, t),
+                             "changed": [i for i, (u, v) in enumerate(zip(z, x0)) if u != v]}, variant)
     if variant == "gaussian":
         if model is None:
             raise ValueError("the Gaussian forward process needs the model's embedding table")
@@ -45,7 +53,7 @@ def forward_view(variant: str, x0: tuple[int, ...], t: float, seed: int = 0, sch
         e2d, _ = gaussian.projection_2d(model)
         out.update(tokens=out["nearest"], units_2d=e2d, alpha2=out["alpha"] ** 2,
                    changed=[i for i, (u, v) in enumerate(zip(out["nearest"], x0)) if u != v])
-        return out
+        return _with_states(out, variant)
     raise ValueError(f"unknown variant {variant!r}")
 
 

@@ -214,10 +214,6 @@ def ancestral_exact_probs(x: np.ndarray, log_probs, steps: int, schedule: str = 
     return g[ALL]
 
 
-def random_order_exact_probs(x: np.ndarray, log_probs) -> np.ndarray:
-    """p_mix(x), the output distribution of the one-unit-per-step random-order sampler."""
-    return np.exp(-exact_nll(x, log_probs))
-
 
 def trajectory(model, steps: int, seed: int = 0, pinned: dict[int, int] | None = None, **options):
     """One sequence through the stepwise sampler, one record per step (for the pages).

@@ -55,9 +55,7 @@ vocab = list(UNITS) + [MASK]
 
 st.markdown(f"**Clean:** `{decode(x0)}`")
 shown = [vocab[u] for u in view["tokens"]]
-state = ["mask" if variant == "masked" and u == len(UNITS) else
-         "changed" if i in view["changed"] else "committed_earlier" for i, u in enumerate(view["tokens"])]
-st.markdown(figures.chips_html(shown, state), unsafe_allow_html=True)
+st.markdown(figures.chips_html(shown, view["states"]), unsafe_allow_html=True)
 legend = ["mask", "committed_earlier"] if variant == "masked" else ["changed", "committed_earlier"]
 st.markdown(figures.legend_html(legend, pinned=False), unsafe_allow_html=True)
 st.caption(f"One draw of z_t at t = {t:.2f} (seed {s.fwd_seed})"
