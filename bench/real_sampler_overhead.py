@@ -15,18 +15,18 @@ import time
 import torch
 
 from dlm_core import hf_adapter
-from dlm_core.sampler import MaskedSampler, SamplerConfig
+from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
 
 
 def run(lm, gen_length: int, steps: int, strategy: str, temperature: float, repeat: int) -> None:
     canvas = hf_adapter.build_canvas(lm, "", gen_length)
     best_s, best_b, calls = float("inf"), float("inf"), 0
     for r in range(repeat):
-        cfg = SamplerConfig(steps=steps, strategy=strategy, temperature=temperature, seed=r, top_k=10)
+        cfg = MaskedSamplerConfig(steps=steps, strategy=strategy, temperature=temperature, seed=r, top_k=10)
         s = MaskedSampler(lm, cfg, canvas.ids, canvas.gen_start, canvas.gen_length)
         t0 = time.perf_counter()
         while not s.done:
-            s.step().record(0)  # records are part of the work a page needs
+            s.step().to_record(0)  # records are part of the work a page needs
         best_s = min(best_s, time.perf_counter() - t0)
         calls = s.model_calls
         t0 = time.perf_counter()

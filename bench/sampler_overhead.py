@@ -14,7 +14,7 @@ import time
 import torch
 
 from dlm_core import masked, training
-from dlm_core.sampler import MaskedSampler, SamplerConfig
+from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
 from dlm_core.toy_language import MASK_ID, L
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     for strategy in ("random", "low-confidence", "ancestral"):
         t_sampler, t_bare, calls = [], [], 0
         for r in range(a.repeat):
-            s = MaskedSampler(lm, SamplerConfig(steps=a.steps, strategy=strategy, seed=r), x0)
+            s = MaskedSampler(lm, MaskedSamplerConfig(steps=a.steps, strategy=strategy, seed=r), x0)
             t0 = time.perf_counter()
             while not s.done:
                 s.step()

@@ -13,9 +13,12 @@ import time
 import torch
 
 from . import training
-from .sampler import STRATEGIES
+from .evaluate import EvalSettings
+from .hf_adapter import ModelLoadError
+from .masked_sampler import STRATEGIES
 from .schedules import SCHEDULES
 from .toy_language import decode
+from .variants import VARIANTS, get
 
 
 def _err(msg: str) -> int:
@@ -36,9 +39,8 @@ def cmd_train(a) -> int:
     t0 = time.perf_counter()
     result = training.train(cfg, progress=True)
     print("evaluating ...", file=sys.stderr)
-    module = training.variant_module(a.variant)
-    # the masked metrics are exact and cheap; the sampled ones of the others use a quick setting here
-    metrics = module.evaluate(result.model) if a.variant == "masked" else module.evaluate(result.model, quick=True)
+    # the bound is exact for masked; the sampled metrics use the quick setting here (seconds, not minutes)
+    metrics = get(a.variant).evaluate(result.model, EvalSettings.quick()).to_dict()
     out = training.save_checkpoint(result, a.out or training.default_checkpoint(a.variant), metrics)
     wall = time.perf_counter() - t0
     print(
@@ -55,40 +57,26 @@ def cmd_train(a) -> int:
     return 0
 
 
+def sampler_options(a) -> dict:
+    """The sampler options given on the command line (the variant's config rejects any it lacks)."""
+    given = {"strategy": a.strategy, "temperature": a.temperature, "block_length": a.block_length,
+             "schedule": a.schedule, "clamp": a.clamp or None}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def cmd_sample(a) -> int:
     model, _ = load_toy(a.variant, a.checkpoint)
     torch.set_num_threads(1)
-    if a.variant == "masked":
-        options = dict(
-            strategy=a.strategy or "low-confidence",
-            temperature=a.temperature,
-            block_length=a.block_length,
-            schedule=a.schedule,
-        )
-    else:
-        if a.strategy not in (None, "ancestral"):
-            raise ValueError(f"the {a.variant} variant samples with the ancestral strategy only")
-        options = {"clamp": a.clamp} if a.variant == "gaussian" else {}
-    if a.clamp and a.variant != "gaussian":
-        raise ValueError("--clamp applies to the gaussian variant only")
-    module = training.variant_module(a.variant)
-    lines = []
-    for start in range(0, a.n, 4096):
-        n = min(4096, a.n - start)
-        x = module.sample_ids(model, n, a.steps, seed=a.seed + start, **options)  # chunks get their own stream
-        lines.extend(decode(row) for row in x.tolist())
+    x = get(a.variant).sample(model, a.n, a.steps, seed=a.seed, **sampler_options(a))
+    lines = [decode(row) for row in x.tolist()]
     sys.stdout.write("\n".join(lines) + ("\n" if lines else ""))
     return 0
 
 
 def cmd_eval(a) -> int:
     model, meta = load_toy(a.variant, a.checkpoint)
-    torch.set_num_threads(1)
-    module = training.variant_module(a.variant)
-    if a.variant == "masked":
-        metrics = module.evaluate(model, schedule=a.schedule)
-    else:  # sampled metrics: 20,000 samples per T (minutes); --quick for a first look
-        metrics = module.evaluate(model, quick=a.quick)
+    settings = EvalSettings.quick(schedule=a.schedule) if a.quick else EvalSettings(schedule=a.schedule)
+    metrics = get(a.variant).evaluate(model, settings).to_dict()  # the full settings take minutes
     metrics["checkpoint"] = str(a.checkpoint or training.default_checkpoint(a.variant))
     if a.json:
         print(json.dumps(metrics))
@@ -100,14 +88,14 @@ def cmd_eval(a) -> int:
 
 def cmd_generate(a) -> int:
     from . import hf_adapter
-    from .sampler import SamplerConfig
+    from .masked_sampler import MaskedSamplerConfig
 
     if a.trust_remote_code:
         print(f"warning: {hf_adapter.REMOTE_CODE_WARNING}", file=sys.stderr)
     opts = hf_adapter.LoadOptions(trust_remote_code=a.trust_remote_code, device=a.device, dtype=a.dtype)
     lm = hf_adapter.load(a.model, opts)
-    cfg = SamplerConfig(steps=a.steps, strategy=a.strategy, temperature=a.temperature, block_length=a.block_length,
-                        cfg_scale=a.cfg, seed=a.seed, top_k=a.top_k)
+    cfg = MaskedSamplerConfig(steps=a.steps, strategy=a.strategy, temperature=a.temperature,
+                              block_length=a.block_length, cfg_scale=a.cfg, seed=a.seed, top_k=a.top_k)
     traj = hf_adapter.generate(lm, a.prompt, a.gen_length, cfg, use_chat_template=not a.no_chat_template,
                                suppress_eos=a.suppress_eos)
     if a.json:
@@ -140,7 +128,7 @@ def cmd_compare(a) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dlm_core", description="Toy diffusion language models.")
     sub = p.add_subparsers(dest="command", required=True)
-    variants = list(training.VARIANTS)
+    variants = list(VARIANTS)
 
     t = sub.add_parser("train", help="train a toy model and save a checkpoint")
     t.add_argument("--variant", choices=variants, required=True)
@@ -156,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=10)
     s.add_argument("--steps", type=int, default=6)
     s.add_argument("--strategy", choices=STRATEGIES, help="masked: default low-confidence; others: ancestral")
-    s.add_argument("--block-length", type=int)
-    s.add_argument("--temperature", type=float, default=1.0)
-    s.add_argument("--schedule", choices=SCHEDULES, default="linear")
+    s.add_argument("--block-length", type=int, help="masked: semi-autoregressive blocks")
+    s.add_argument("--temperature", type=float, help="masked: Gumbel-max temperature (default 1)")
+    s.add_argument("--schedule", choices=SCHEDULES, help="alpha_t of the reverse step (default linear)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--clamp", action="store_true", help="gaussian: snap x-hat to the nearest embedding")
     s.add_argument("--checkpoint")
@@ -205,9 +193,5 @@ def main(argv=None) -> int:
         return _err("--n must be >= 0")
     try:
         return args.func(args)
-    except (ValueError, training.CheckpointError) as e:
+    except (ValueError, training.CheckpointError, ModelLoadError) as e:  # one clear line, no traceback
         return _err(str(e))
-    except RuntimeError as e:  # ModelLoadError and friends: one clear line, no traceback
-        if type(e).__name__ == "ModelLoadError":
-            return _err(str(e))
-        raise

@@ -1,4 +1,4 @@
-"""Comparing the variants honestly (maths.md section 4): one footing for all three.
+"""Comparing the variants honestly (docs/maths.md section 4): one footing for all three.
 
 The exact entropy H is the floor; every variant gets the same step budgets, the same
 number of samples and fixed seeds. Exact numbers are used where they exist (masked:
@@ -18,8 +18,9 @@ from pathlib import Path
 
 # Only the light part (reading and tabulating results) is imported eagerly, so that the Compare
 # page draws its table before torch is loaded; compute() imports the models' modules.
+from .evaluate import VALIDITY_STEPS  # numpy only
+
 RESULTS = Path(__file__).resolve().parent.parent / "assets" / "compare_results.json"
-VALIDITY_STEPS = (1, 2, 3, 6, 12, 24, 100)
 
 
 @dataclass
@@ -37,45 +38,30 @@ class CompareSettings:
         return cls(n_samples=2000, n_t=100)
 
 
-def _metrics(x) -> dict:
-    from .toy_language import sample_metrics
+def compute(settings: CompareSettings | None = None, progress=None, models: dict | None = None) -> dict:
+    """All the numbers of the Compare page. `progress(fraction, text)` reports along the way;
+    `models` may replace a variant's shipped model (e.g. one trained on the Train page).
 
-    m = sample_metrics(x.tolist())
-    return {"validity": m.validity, "validity_stderr": m.validity_stderr, "reasons": m.reasons,
-            "coverage_fraction": m.coverage_fraction, "kl_valid_bits": m.kl_valid_bits, "tv": m.tv, "n": m.n}
-
-
-def _samples(variant: str, model, n: int, steps: int, seed: int, **options):
+    Every registered variant is evaluated the same way (Variant.evaluate: its bound, and the
+    sampled quality at every step budget, exact where the variant can be); the masked variant's
+    sampling strategies, schedules and ReMDM remasking are studied beside them."""
     import torch
 
     from . import training
-
-    module = training.variant_module(variant)
-    out = [module.sample_ids(model, min(4096, n - lo), steps, seed=seed + lo, **options) for lo in range(0, n, 4096)]
-    return torch.cat(out)
-
-
-def compute(settings: CompareSettings | None = None, progress=None, models: dict | None = None) -> dict:
-    """All the numbers of the Compare page. `progress(fraction, text)` reports along the way;
-    `models` may replace a variant's shipped model (e.g. one trained on the Train page)."""
-    import numpy as np
-    import torch
-
-    from . import masked, training
-    from .evaluate import BITS, kl_bits
-    from .sampler import STRATEGIES
+    from .evaluate import EvalSettings, StepsCell, kl_bits
+    from .masked import ancestral_exact_probs, log_probs_fn
+    from .masked_sampler import STRATEGIES
     from .schedules import SCHEDULES
     from .toy_language import entropy_bits_per_unit, support_arrays, support_size
+    from .variants import VARIANTS
 
-    st = settings or CompareSettings()
+    cs = settings or CompareSettings()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     H = entropy_bits_per_unit()
-    models = dict(models or {})
-    for v in training.VARIANTS:
-        if v not in models:
-            models[v] = training.load_checkpoint(training.default_checkpoint(v))[0]
-    jobs = len(training.VARIANTS) * len(st.steps) + len(st.strategy_steps) * len(STRATEGIES) + len(st.remdm_etas)
+    models = {v: (models or {}).get(v) or training.load_checkpoint(training.default_checkpoint(v))[0]
+              for v in VARIANTS}
+    jobs = len(VARIANTS) + len(cs.strategy_steps) * len(STRATEGIES) + len(cs.remdm_etas)
     done = 0
 
     def tick(text: str) -> None:
@@ -84,69 +70,53 @@ def compute(settings: CompareSettings | None = None, progress=None, models: dict
         if progress is not None:
             progress(min(done / jobs, 1.0), text)
 
-    sa = support_arrays()
+    ev = EvalSettings(n_samples=cs.n_samples, n_t=cs.n_t, steps=tuple(cs.steps), seed=cs.seed)
     variants = {}
-    for v in training.VARIANTS:
-        model = models[v]
-        row: dict = {"by_steps": {}}
-        if v == "masked":
-            lp = masked.log_probs_fn(model)
-            row["nelbo_bits_per_unit"] = float(np.sum(sa.p * masked.exact_nelbo(sa.x, lp))) / BITS
-            row["nelbo_stderr_bits"] = 0.0
-            row["nll_bits_per_unit"] = float(np.sum(sa.p * masked.exact_nll(sa.x, lp))) / BITS
-        else:
-            nelbo, se = training.variant_module(v).nelbo_estimate(model, n_t=st.n_t,
-                                                                 generator=torch.Generator().manual_seed(st.seed))
-            row["nelbo_bits_per_unit"], row["nelbo_stderr_bits"] = float(nelbo), float(se)
-        row["nelbo_minus_entropy_bits"] = row["nelbo_bits_per_unit"] - H
-        for T in st.steps:
-            opts = {"strategy": "ancestral"} if v == "masked" else {}
-            cell = _metrics(_samples(v, model, st.n_samples, T, st.seed + 1000 * T, **opts))
-            if v == "masked":  # exact where it exists
-                pT = masked.ancestral_exact_probs(sa.x, masked.log_probs_fn(model), T)
-                cell["validity_exact"] = float(pT.sum())
-                cell["forward_kl_bits_exact"] = kl_bits(sa.p, pT)
-            row["by_steps"][str(T)] = cell
-            tick(f"{v}: {T} steps")
-        variants[v] = row
+    for name, variant in VARIANTS.items():
+        r = variant.evaluate(models[name], ev).to_dict()
+        variants[name] = {"nelbo_bits_per_unit": r["nelbo_bits_per_unit"], "nelbo_stderr_bits": r["nelbo_stderr_bits"],
+                          "nelbo_minus_entropy_bits": r["nelbo_minus_entropy_bits"], "by_steps": r["by_steps"],
+                          **{k: v for k, v in r["details"].items() if k == "nll_bits_per_unit"}}
+        tick(f"{name}: bound and {len(cs.steps)} step budgets")
 
-    lm = masked.log_probs_fn(models["masked"])
+    masked, model = VARIANTS["masked"], models["masked"]
     strategies = {}
-    for T in st.strategy_steps:
+    for T in cs.strategy_steps:
         strategies[str(T)] = {}
         for strategy in STRATEGIES:
-            x = _samples("masked", models["masked"], st.n_samples, T, st.seed + 7 * T, strategy=strategy)
-            strategies[str(T)][strategy] = _metrics(x)
+            x = masked.sample(model, cs.n_samples, T, seed=cs.seed + 7 * T, strategy=strategy)
+            strategies[str(T)][strategy] = StepsCell.from_samples(x).to_dict()
             tick(f"masked, {strategy}, {T} steps")
+    sa, lp = support_arrays(), log_probs_fn(model)
     schedules_ = {}
     for sched in SCHEDULES:  # exact, for the ancestral sampler
         cells = {}
-        for T in st.steps:
-            pT = masked.ancestral_exact_probs(sa.x, lm, T, sched)
-            cells[str(T)] = {"validity_exact": float(pT.sum()), "forward_kl_bits_exact": kl_bits(sa.p, pT)}
+        for T in cs.steps:
+            p_T = ancestral_exact_probs(sa.x, lp, T, sched)
+            cells[str(T)] = {"validity_exact": float(p_T.sum()), "forward_kl_bits_exact": kl_bits(sa.p, p_T)}
         schedules_[sched] = cells
     remdm = {}
-    for eta in st.remdm_etas:
-        x = _samples("masked", models["masked"], st.n_samples, st.remdm_steps, st.seed + 31,
-                     strategy="ancestral", remask_eta=eta)
-        remdm[f"{eta:g}"] = _metrics(x)
+    for eta in cs.remdm_etas:
+        x = masked.sample(model, cs.n_samples, cs.remdm_steps, seed=cs.seed + 31, strategy="ancestral",
+                          remask_eta=eta)
+        remdm[f"{eta:g}"] = StepsCell.from_samples(x).to_dict()
         tick(f"ReMDM eta = {eta:g}")
 
     return {
-        "what": "Toy-language comparison of the masked, uniform and Gaussian variants (maths.md section 4)",
+        "what": "Toy-language comparison of the masked, uniform and Gaussian variants (docs/maths.md section 4)",
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "command": "python -m dlm_core compare --json" + (" --quick" if st.n_samples < 20000 else ""),
-        "settings": asdict(st),
-        "seeds": "variant cells: seed + 1000 T (+ chunk start); strategies: seed + 7 T; ReMDM: seed + 31; "
+        "command": "python -m dlm_core compare --json" + (" --quick" if cs.n_samples < 20000 else ""),
+        "settings": asdict(cs),
+        "seeds": "variant cells at T: seed + 1000 T (+ chunk start); strategies: seed + 7 T; ReMDM: seed + 31; "
                  "uniform / Gaussian NELBO: generator seed",
         "entropy_bits_per_unit": H,
         "support_size": support_size(),
-        "plugin_kl_bias_bits": (support_size() - 1) / (2 * st.n_samples * math.log(2)),
+        "plugin_kl_bias_bits": (support_size() - 1) / (2 * cs.n_samples * math.log(2)),
         "variants": variants,
         "strategies": strategies,
         "schedules": schedules_,
-        "remdm": {"steps": st.remdm_steps, "by_eta": remdm},
+        "remdm": {"steps": cs.remdm_steps, "by_eta": remdm},
     }
 
 

@@ -1,6 +1,6 @@
 """Plotly figures and HTML snippets built from Trajectories. No Streamlit here.
 
-One colour meaning everywhere (design.md section 4, Okabe-Ito, colour-blind safe).
+One colour meaning everywhere (the STATES table below: Okabe-Ito colours, colour-blind safe).
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ def legend_html(include=STATE_ORDER, pinned: bool = True) -> str:
     if pinned:
         chips.append(_chip("prompt / pinned by the user", "committed_earlier", outlined=True))
     return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(chips) + "</div>"
+
+
+def legend_states(traj: Trajectory) -> list[str]:
+    """The states that occur in a trajectory's cells, in the legend's order: its legend."""
+    seen = {state for row in cell_states(traj) for state in row}
+    return [state for state in STATE_ORDER if state in seen]
 
 
 def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> str:

@@ -1,5 +1,5 @@
 """Gaussian (continuous embedding) diffusion: Diffusion-LM (Li et al. 2022), CDCD
-(Dieleman et al. 2023), Plaid (Gulrajani & Hashimoto 2023). Maths: ../shared/maths.md
+(Dieleman et al. 2023), Plaid (Gulrajani & Hashimoto 2023). Maths: docs/maths.md
 section 3.
 
 Each unit is a fixed random unit vector E[v] (V = 13 rows, d = 16). Forward, variance
@@ -33,36 +33,18 @@ from torch import nn
 
 from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
-from .toy_language import UNITS, L, V, entropy_bits_per_unit, sample_metrics, support_arrays
-from .trajectory import StepRecord, Trajectory, topk_lists
+from .evaluate import BITS, EvalSettings, StepsCell
+from .sampler import Sampler, SamplerConfig, StepOutput, option, positions, top_k_of
+from .schedules import alpha_sigma, gamma_of
+from .toy_language import L, V, support_arrays
+from .variant import PageText, Variant
 
 D_EMB = 16  # embedding size d
 EMBED_SEED = 1234  # the fixed seed of the table E
 GAMMA0, GAMMA1 = -6.0, 6.0  # log-SNR at t = 0 (data) and t = 1 (noise)
-BITS = L * math.log(2)  # nats per sentence -> bits per unit
-VALIDITY_STEPS = (1, 2, 3, 6, 12, 24, 100)
-
-TRAIN_DEFAULTS = dict(steps=2000, batch_size=128, lr=3e-3, warmup=100)
 # where t is drawn, for training and for the bound (importance weighted there): a density over
 # gamma, mix * uniform + (1 - mix) * N(mu, tau^2), which puts the draws where x_hat is uncertain
 T_PROPOSAL = dict(mix=0.2, mu=-1.0, tau=1.5)
-
-
-# ------------------------------------------------------------------- schedule
-
-
-def gamma_of(t, gamma0: float = GAMMA0, gamma1: float = GAMMA1):
-    """gamma(t) = gamma0 + (gamma1 - gamma0) t, the log of sigma^2 / alpha^2 (minus log-SNR)."""
-    return gamma0 + (gamma1 - gamma0) * t
-
-
-def alpha_sigma(gamma):
-    """(alpha, sigma) with alpha^2 = sigmoid(-gamma), sigma^2 = sigmoid(gamma); tensors or floats."""
-    if isinstance(gamma, torch.Tensor):
-        return torch.sigmoid(-gamma).sqrt(), torch.sigmoid(gamma).sqrt()
-    g = np.asarray(gamma, dtype=np.float64)
-    a, s = np.sqrt(1.0 / (1.0 + np.exp(g))), np.sqrt(1.0 / (1.0 + np.exp(-g)))
-    return (float(a), float(s)) if a.ndim == 0 else (a, s)
 
 
 def embedding_table(v: int = V, d: int = D_EMB, seed: int = EMBED_SEED) -> torch.Tensor:
@@ -113,24 +95,6 @@ class GaussianDenoiser(nn.Module):
         return self.net.n_params()
 
 
-def build_model(cfg) -> GaussianDenoiser:
-    """The denoiser of a TrainConfig: z_t (d = 16) and t in, 13 unit logits out."""
-    return GaussianDenoiser(
-        DenoiserConfig(
-            n_in=V,
-            n_out=V,
-            d_model=cfg.d_model,
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff,
-            time_input=True,
-            input_dim=D_EMB,
-        ),
-        GAMMA0,
-        GAMMA1,
-    )
-
-
 def embeddings(model) -> np.ndarray:
     """The table E (V, d) as float64."""
     return model.embedding.detach().double().numpy().copy()
@@ -158,29 +122,9 @@ def nearest_units(v: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 # -------------------------------------------------------------------- forward
 
 
-def low_discrepancy_times(batch: int, generator=None) -> torch.Tensor:
-    """t_b = (u_0 + b / B) mod 1."""
-    return schedules.low_discrepancy_u(batch, generator)
-
-
 def proposal_times(u: torch.Tensor, gamma0: float, gamma1: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(t, q(t)): t = F^{-1}(u) for u in [0, 1], where gamma(t) has the density
-    q(gamma) = mix / (gamma1 - gamma0) + (1 - mix) N(gamma; mu, tau^2) (T_PROPOSAL, truncated),
-    its CDF interpolated linearly on a grid; q(t) is the exact (piecewise constant) density of
-    the t drawn, so E_q[f(t) / q(t)] = int_0^1 f(t) dt without bias. mix = 1: uniform t."""
-    mix, mu, tau = T_PROPOSAL["mix"], T_PROPOSAL["mu"], T_PROPOSAL["tau"]
-    u = torch.as_tensor(u, dtype=torch.float64)
-    if mix >= 1.0:
-        return u, torch.ones_like(u)
-    g = np.linspace(0.0, 1.0, 4097)  # grid in t
-    gam = gamma0 + (gamma1 - gamma0) * g
-    dens = mix + (1 - mix) * (gamma1 - gamma0) * np.exp(-0.5 * ((gam - mu) / tau) ** 2) / (tau * math.sqrt(2 * math.pi))
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(g))])
-    cdf /= cdf[-1]
-    t = np.interp(u.numpy(), cdf, g)
-    b = np.clip(np.searchsorted(g, t, side="right") - 1, 0, len(g) - 2)
-    q = (cdf[b + 1] - cdf[b]) / (g[b + 1] - g[b])  # slope of the interpolated CDF
-    return torch.as_tensor(t), torch.as_tensor(q)
+    """(t, q(t)) drawn from T_PROPOSAL (see schedules.proposal_times)."""
+    return schedules.proposal_times(u, gamma0, gamma1, **T_PROPOSAL)
 
 
 def corrupt(model, x0: torch.Tensor, t: torch.Tensor, generator=None) -> torch.Tensor:
@@ -197,7 +141,7 @@ def loss(model, x0: torch.Tensor, schedule: str = "linear", generator=None) -> t
     minimised by the exact posterior, so where t is drawn only spends the training effort.
     `schedule` is ignored: the log-SNR is the model's own linear gamma(t).
     """
-    t = proposal_times(low_discrepancy_times(x0.shape[0], generator), model.gamma0, model.gamma1)[0].float()
+    t = proposal_times(schedules.sample_times(x0.shape[0], generator), model.gamma0, model.gamma1)[0].float()
     z = corrupt(model, x0, t, generator)
     logits = model(z, t)
     return F.cross_entropy(logits.transpose(1, 2), x0, reduction="none").sum(-1).mean()
@@ -314,88 +258,30 @@ def nelbo_estimate(model, n_t: int = 1000, generator=None) -> tuple[float, float
     return r["nelbo"], r["stderr"]
 
 
-class OracleDenoiser(nn.Module):
-    """The exact posterior of the toy language under the Gaussian forward process.
-
-    Logits = log p(x^i = v | z_t), each position's marginal of the posterior over the 216
-    sentences (likelihood N(z; alpha E[x], sigma^2 I) times p(x)), so x_hat = E[E[x] | z_t]
-    exactly; `reconstruction_nll` is the exact -log p(x | z_0) of the whole sentence.
-    With it the bound equals H up to KL(q(z_1) || N(0, I)) (I-MMSE): a unit test.
-    """
-
-    def __init__(self, embedding: torch.Tensor, gamma0: float = GAMMA0, gamma1: float = GAMMA1):
-        super().__init__()
-        self.register_buffer("embedding", embedding.float())
-        self.register_buffer("gamma_range", torch.tensor([gamma0, gamma1], dtype=torch.float32))
-        sa = support_arrays()
-        self.x = torch.as_tensor(sa.x)
-        self.log_p = torch.log(torch.as_tensor(sa.p))
-        self.onehot = F.one_hot(self.x, V).double()  # (N, L, V)
-
-    gamma0 = GaussianDenoiser.gamma0
-    gamma1 = GaussianDenoiser.gamma1
-    gamma = GaussianDenoiser.gamma
-
-    def _log_post(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """log p(sentence n | z) (B, N), in float64."""
-        z = z.double()
-        t = torch.as_tensor(t, dtype=torch.float64).reshape(-1).expand(z.shape[0])
-        a, s = alpha_sigma(gamma_of(t, self.gamma0, self.gamma1))
-        e = self.embedding.double()
-        # -||z - alpha E[x_n]||^2 / (2 sigma^2) less the n-free ||z||^2 term:
-        # (2 alpha z . E[x_n] - alpha^2 ||E[x_n]||^2) / (2 sigma^2)
-        ze = torch.einsum("bld,vd->blv", z, e)
-        cross = torch.einsum("blv,nlv->bn", ze, self.onehot)  # sum_i z_i . E[x_n^i]
-        sq = (e[self.x] ** 2).sum((-1, -2))  # (N,)
-        ll = (2 * a[:, None] * cross - a[:, None] ** 2 * sq[None]) / (2 * s[:, None] ** 2)
-        return torch.log_softmax(ll + self.log_p[None], -1)
-
-    def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        w = self._log_post(z, t).exp()
-        marg = torch.einsum("bn,nlv->blv", w, self.onehot)
-        return torch.log(marg.clamp_min(1e-300))
-
-    def reconstruction_nll(self, z0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        lp = self._log_post(z0, torch.zeros(len(z0)))
-        idx = torch.as_tensor([support_arrays().index[tuple(r)] for r in x.tolist()])
-        return -lp.gather(-1, idx[:, None])[:, 0]
-
-
 # ------------------------------------------------------------------- sampler
 
 
 @dataclass
-class GaussianStepResult:
-    """What one reverse step did, for the whole batch (CPU tensors)."""
-
-    step: int
-    t: float
-    s: float
-    z: torch.Tensor  # (B, L, d) z_s after the step
-    x: torch.Tensor  # (B, L) argmax unit of each position's softmax at (z_s, s)
-    prev: torch.Tensor  # (B, L) the displayed units before the step
-    probs: torch.Tensor  # (B, L, V) softmax at (z_s, s)
-    x_hat: torch.Tensor  # (B, L, d) the x_hat the step used (clamped if clamping)
-    nearest: torch.Tensor  # (B, L) nearest unit of z_s / alpha_s
-
-    def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
-        ids, top_p = topk_lists(self.probs[b], top_k)
-        return StepRecord(
-            step=self.step,
-            t=self.t,
-            s=self.s,
-            tokens=self.x[b].tolist(),
-            changed=torch.nonzero(self.x[b] != self.prev[b]).flatten().tolist(),
-            confidence=[row[0] for row in top_p],
-            topk_ids=ids,
-            topk_probs=top_p,
-            state=[[round(v, 5) for v in row] for row in self.z[b].tolist()],
-            nearest=self.nearest[b].tolist(),
-            model_called=True,
-        )
+class GaussianSamplerConfig(SamplerConfig):
+    steps: int = 24
+    clamp: bool = option(False, label="Clamp x̂ to the nearest embedding",
+                         help="Diffusion-LM's clamping trick: raises validity a little, lowers diversity.")
 
 
-class GaussianSampler:
+@dataclass
+class GaussianStepOutput(StepOutput):
+    z: torch.Tensor | None = None  # (B, L, d) z_s after the step
+    prev: torch.Tensor | None = None  # (B, L) the displayed units before the step
+    x_hat: torch.Tensor | None = None  # (B, L, d) the x_hat the step used (clamped if clamping)
+    nearest: torch.Tensor | None = None  # (B, L) nearest unit of z_s / alpha_s
+
+    def extras(self, b: int) -> dict:
+        return {"changed": positions(self.x[b] != self.prev[b]),
+                "state": [[round(v, 5) for v in row] for row in self.z[b].tolist()],
+                "nearest": self.nearest[b].tolist()}
+
+
+class GaussianSampler(Sampler):
     """VDM ancestral sampling from z_1 ~ N(0, I), one `step()` t -> s at a time:
 
     z_s = (1 - c)(alpha_s / alpha_t) z_t + c alpha_s x_hat + sqrt(c (1 - alpha_s^2)) eps,
@@ -406,13 +292,10 @@ class GaussianSampler:
     `x_init`: a starting z_1 (B, L, d) or (L, d); by default drawn from the seed.
     """
 
-    def __init__(self, model, steps: int, seed: int = 0, clamp: bool = False, x_init=None, batch: int = 1):
-        if steps < 1:
-            raise ValueError("the number of steps must be at least 1")
+    def __init__(self, model, config: GaussianSamplerConfig, x_init=None, batch: int = 1):
         self.model = model.eval()
-        self.steps = int(steps)
-        self.clamp = bool(clamp)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.config = config
+        self.generator = torch.Generator().manual_seed(int(config.seed))
         self.e = model.embedding.double()
         if x_init is None:
             z = torch.randn(batch, L, self.e.shape[1], generator=self.generator, dtype=torch.float64)
@@ -420,32 +303,33 @@ class GaussianSampler:
             z = torch.as_tensor(x_init, dtype=torch.float64)
             z = z[None] if z.dim() == 2 else z
         self.z = z.clone()
-        self.grid = schedules.time_grid(self.steps)  # 1 -> 0
+        self.grid = schedules.time_grid(config.steps)  # 1 -> 0
         self.k = 0
         self.probs = self._probs(self.z, 1.0)
         self.x = self.probs.argmax(-1)
         self.initial = self.x.clone()
         self.initial_z = self.z.clone()
 
-    @property
-    def done(self) -> bool:
-        return self.k >= self.steps
+    def trajectory_fields(self) -> dict:
+        fields = super().trajectory_fields()
+        fields["settings"].update(gamma0=self.model.gamma0, gamma1=self.model.gamma1,
+                                  initial_state=[[round(v, 5) for v in row] for row in self.initial_z[0].tolist()])
+        return fields
 
     @torch.no_grad()
     def _probs(self, z: torch.Tensor, t: float) -> torch.Tensor:
         tt = torch.full((z.shape[0],), t, dtype=torch.float32)
         return torch.softmax(self.model(z.float(), tt).double(), -1)
 
-    def step(self) -> GaussianStepResult:
-        if self.done:
-            raise RuntimeError("the sampler has already taken all its steps")
+    def step(self) -> GaussianStepOutput:
+        self._check_not_done()
         m = self.model
         t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
         g_t, g_s = gamma_of(t, m.gamma0, m.gamma1), gamma_of(s, m.gamma0, m.gamma1)
         a_t, _ = alpha_sigma(g_t)
         a_s, _ = alpha_sigma(g_s)
         x_hat = self.probs @ self.e  # x_hat = softmax(logits) . E
-        if self.clamp:
+        if self.config.clamp:
             x_hat = self.e[nearest_units(x_hat, self.e)]  # Diffusion-LM clamping
         c = -math.expm1(g_s - g_t)  # c = 1 - e^{gamma_s - gamma_t} = 1 - SNR_t / SNR_s
         eps = torch.randn(self.z.shape, generator=self.generator, dtype=torch.float64)
@@ -453,104 +337,80 @@ class GaussianSampler:
         self.probs = self._probs(self.z, s)
         prev, self.x = self.x, self.probs.argmax(-1)
         self.k += 1
-        return GaussianStepResult(
-            step=self.k,
-            t=t,
-            s=s,
-            z=self.z,
-            x=self.x,
-            prev=prev,
-            probs=self.probs,
-            x_hat=x_hat,
-            nearest=nearest_units(self.z / a_s, self.e),
-        )
+        ids, probs = top_k_of(self.probs, self.config.top_k)
+        return GaussianStepOutput(step=self.k, t=t, s=s, x=self.x, topk_ids=ids, topk_probs=probs,
+                                  confidence=probs[..., 0], z=self.z, prev=prev, x_hat=x_hat,
+                                  nearest=nearest_units(self.z / a_s, self.e))
 
 
-def sample_ids(model, n: int, steps: int, seed: int = 0, clamp: bool = False) -> torch.Tensor:
-    """n unconditional samples (n, L): T ancestral steps, then the argmax of the decoder at gamma0."""
-    s = GaussianSampler(model, steps, seed, clamp=clamp, batch=n)
-    while not s.done:
-        s.step()
-    return s.x.long()
+# ------------------------------------------------------------------ the variant
 
 
-def trajectory(model, steps: int, seed: int = 0, clamp: bool = False, top_k: int = V, on_step=None) -> Trajectory:
-    """One sample with one record per step. settings['initial_state'] holds z_1."""
-    s = GaussianSampler(model, steps, seed, clamp=clamp, batch=1)
-    traj = Trajectory(
-        variant="gaussian",
-        vocab=list(UNITS),
-        mask_id=None,
-        initial=s.initial[0].tolist(),
-        settings={
-            "steps": int(steps),
-            "seed": int(seed),
-            "clamp": bool(clamp),
-            "strategy": "ancestral",
-            "gamma0": model.gamma0,
-            "gamma1": model.gamma1,
-            "initial_state": [[round(v, 5) for v in row] for row in s.initial_z[0].tolist()],
-        },
+class GaussianVariant(Variant):
+    name = "gaussian"
+    default_steps = 24
+    config_class = GaussianSamplerConfig
+    sampler_class = GaussianSampler
+    loss = staticmethod(loss)
+    legend = ("mask", "changed", "committed_earlier")
+    forward_schedules = ()  # the model's own log-SNR gamma(t)
+    train_defaults = {"steps": 2000, "batch_size": 128, "lr": 3e-3, "warmup": 100}
+    text = PageText(
+        intro="A Gaussian diffusion model starts from pure noise vectors; each step moves them towards the "
+              "embeddings of units. The grid shows each position's nearest unit.",
+        reverse_how="VDM ancestral step: $z_s = (1-c)\\frac{\\alpha_s}{\\alpha_t} z_t + c\\,\\alpha_s \\hat x + "
+                    "\\sqrt{c(1-\\alpha_s^2)}\\,\\epsilon$, $c = -\\mathrm{expm1}(\\gamma_s-\\gamma_t)$, with "
+                    "$\\hat x = \\mathrm{softmax}(\\text{logits})\\,E$ (CDCD, Plaid). The grid shows the unit "
+                    "nearest to $z_s/\\alpha_s$.",
+        prediction="the denoiser's softmax at step {k}",
+        forward_how="Each unit is its embedding $E[x^i]$ (a fixed random unit vector, $d=16$) and Gaussian noise is "
+                    "added: $z_t = \\alpha\\,E[x] + \\sigma\\,\\epsilon$, $\\alpha^2 = \\mathrm{sigmoid}(-\\gamma)$, "
+                    "$\\sigma^2 = \\mathrm{sigmoid}(\\gamma)$, with a linear log-SNR $\\gamma(t)$ (VDM, Plaid). "
+                    "The points shown are $z_t/\\alpha$, whose nearest embedding is the unit a reader would guess.",
     )
-    while not s.done:
-        rec = s.step().record(0, top_k)
-        traj.records.append(rec)
-        if on_step is not None:
-            on_step(rec, s)
-    return traj
+
+    def build_model(self, cfg) -> GaussianDenoiser:
+        """z_t (d = 16) and t in, 13 unit logits out."""
+        return GaussianDenoiser(DenoiserConfig(n_in=V, n_out=V, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                                               n_heads=cfg.n_heads, d_ff=cfg.d_ff, time_input=True,
+                                               input_dim=D_EMB), GAMMA0, GAMMA1)
+
+    def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
+        return corrupt(model, x0, t, generator)
+
+    def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
+        """The VDM / Plaid bound with its three terms (see nelbo_terms)."""
+        r = nelbo_terms(model, settings.n_t, torch.Generator().manual_seed(settings.seed))
+        details = {"nelbo_terms": {k: r[k] for k in ("prior", "reconstruction", "diffusion")},
+                   "nelbo_n_t": r["n_t"], "gamma_range": [model.gamma0, model.gamma1]}
+        return r["nelbo"], r["stderr"], details
+
+    def evaluate(self, model, settings: EvalSettings | None = None):
+        """The bound and sampled quality; with clamping too at 24 steps (or the largest T below)."""
+        settings = settings or EvalSettings()
+        report = super().evaluate(model, settings)
+        T = max([T for T in settings.steps if T <= 24], default=settings.steps[0])
+        report.details["clamp"] = {str(T): StepsCell.from_samples(
+            self.sample(model, settings.n_samples, T, seed=settings.seed_at(T), clamp=True)).to_dict()}
+        return report
+
+    def forward_view(self, model, x0, t: float, seed: int = 0, schedule: str = "linear") -> dict:
+        out = forward_sample(model, x0, t, seed)
+        e2d, _ = projection_2d(model)
+        out.update(tokens=out["nearest"], units_2d=e2d, alpha2=out["alpha"] ** 2,
+                   changed=[i for i, (u, v) in enumerate(zip(out["nearest"], x0)) if u != v])
+        return out
+
+    def schedule_curve(self, model, schedule: str = "linear", n: int = 201) -> dict:
+        t = np.linspace(0.0, 1.0, n)
+        a2 = 1.0 / (1.0 + np.exp(gamma_of(t, model.gamma0, model.gamma1)))  # alpha^2 = sigmoid(-gamma)
+        return {"t": t, "curves": {"α² (signal)": a2, "σ² (noise)": 1.0 - a2}}
+
+    def needs_model_for_forward(self) -> bool:
+        return True
+
+    def embedding_projection(self, model):
+        return projection_2d(model)
 
 
-# ----------------------------------------------------------------- evaluation
-
-
-def sampled_validity(model, steps: int, n: int, seed: int, clamp: bool = False, chunk: int = 5000) -> dict:
-    """toy_language.sample_metrics of n samples of the T-step sampler (chunks seeded seed + start)."""
-    rows = []
-    for lo in range(0, n, chunk):
-        rows.append(sample_ids(model, min(chunk, n - lo), steps, seed=seed + lo, clamp=clamp))
-    return sample_metrics(torch.cat(rows).numpy()).as_dict()
-
-
-def evaluate(
-    model, quick: bool = False, n_t: int | None = None, n_samples: int | None = None, steps=VALIDITY_STEPS
-) -> dict:
-    """Monte-Carlo NELBO (with standard error and its three terms) and sampled validity.
-
-    Full: 1000 t per sentence, 20,000 samples per T (and T = 24 with clamping).
-    quick: 200 t per sentence and 1,000 samples per T, for right after training.
-    n_t / n_samples override either setting.
-    """
-    torch.set_num_threads(1)
-    n_t = n_t or (200 if quick else 1000)
-    n = n_samples or (1000 if quick else 20000)
-    h = entropy_bits_per_unit()
-    r = nelbo_terms(model, n_t, torch.Generator().manual_seed(0))
-    validity, stderr, reasons, coverage, kl, tv = {}, {}, {}, {}, {}, {}
-    for T in steps:
-        m = sampled_validity(model, T, n, seed=10_000 * T)
-        key = str(T)
-        validity[key], stderr[key] = m["validity"], m["validity_stderr"]
-        reasons[key], coverage[key], kl[key], tv[key] = m["reasons"], m["coverage"], m["kl_valid_bits"], m["tv"]
-    out = {
-        "variant": "gaussian",
-        "entropy_bits_per_unit": h,
-        "nelbo_bits_per_unit": r["nelbo"],
-        "nelbo_stderr_bits": r["stderr"],
-        "nelbo_over_entropy": r["nelbo"] / h,
-        "nelbo_terms": {"prior": r["prior"], "reconstruction": r["reconstruction"], "diffusion": r["diffusion"]},
-        "nelbo_n_t": r["n_t"],
-        "gamma_range": [model.gamma0, model.gamma1],
-        "validity": validity,
-        "validity_stderr": stderr,
-        "reasons": reasons,
-        "coverage": coverage,
-        "kl_valid_bits": kl,
-        "tv": tv,
-        "n_samples": n,
-        "exact": False,
-    }
-    if not quick:
-        m = sampled_validity(model, 24, n, seed=10_000 * 24, clamp=True)
-        out["validity_clamp"] = {"24": m["validity"]}
-        out["validity_clamp_stderr"] = {"24": m["validity_stderr"]}
-    return out
+VARIANT = GaussianVariant()

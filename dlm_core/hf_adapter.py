@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .sampler import SamplerConfig, generate_trajectory
+from .masked_sampler import MaskedSampler, MaskedSamplerConfig
+from .sampler import run_trajectory
 from .trajectory import Trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,7 +276,7 @@ def generate(
     lm: HFMaskedLM,
     prompt: str | None,
     gen_length: int,
-    config: SamplerConfig,
+    config: MaskedSamplerConfig,
     use_chat_template: bool = True,
     suppress_eos: bool = False,
     on_step=None,
@@ -293,8 +294,8 @@ def generate(
         if on_step is not None:
             on_step(rec, sampler, texts[-1])
 
-    traj = generate_trajectory(lm, config, canvas.ids, gen_start=canvas.gen_start, gen_length=canvas.gen_length,
-                               variant="real", on_step=_on_step, vocab=None)
+    sampler = MaskedSampler(lm, config, canvas.ids, gen_start=canvas.gen_start, gen_length=canvas.gen_length)
+    traj = run_trajectory(sampler, "real", {}, on_step=_on_step)
     ids = set(traj.initial) | {i for r in traj.records for i in r.tokens} | {
         i for r in traj.records for row in r.topk_ids for i in row}
     traj.vocab = {str(i): lm.token_text(i) for i in sorted(ids)}

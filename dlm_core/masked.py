@@ -1,5 +1,5 @@
 """Masked (absorbing) diffusion: MDLM (Sahoo et al. 2024), MD4 (Shi et al. 2024),
-RADD (Ou et al. 2024). Maths: ../shared/maths.md section 1.
+RADD (Ou et al. 2024). Maths: docs/maths.md section 1.
 
 Forward: each unit stays with probability alpha_t, else becomes [MASK].
 SUBS: the denoiser never predicts [MASK] (softmax over the 13 real units) and
@@ -8,13 +8,15 @@ unmasked positions are copied through. No time input (RADD).
 Besides the training loss, this module computes three *exact* quantities for the
 6-unit toy language, by enumerating all 2^6 revealed sets of each sentence:
 the continuous-time NELBO, the likelihood of the random-order sampler, and the
-output distribution of the T-step ancestral sampler.
+output distribution of the T-step ancestral sampler. `VARIANT` is its entry in the
+registry (variants.py); the sampler is masked_sampler.MaskedSampler, shared with real models.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,10 +24,15 @@ import torch.nn.functional as F
 
 from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
-from .toy_language import MASK, MASK_ID, UNITS, L, V
+from .evaluate import BITS, EvalSettings, kl_bits
+from .masked_sampler import STRATEGIES, MaskedSampler, MaskedSamplerConfig
+from .sampler import option
+from .toy_language import MASK, MASK_ID, UNITS, L, V, support_arrays
+from .variant import PageText, Variant
 
 EPS_T = 1e-3
 ALL = (1 << L) - 1  # bitmask of all six positions
+FIXED_COUNT = tuple(s for s in STRATEGIES if s != "ancestral")
 
 
 def popcount(m: int) -> int:
@@ -35,17 +42,11 @@ def popcount(m: int) -> int:
 # ------------------------------------------------------------------- forward
 
 
-def corrupt(x0: torch.Tensor, t: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
+def corrupt(x0: torch.Tensor, t: torch.Tensor, generator=None, schedule: str = "linear") -> torch.Tensor:
     """z_t: each position independently stays x0 with probability alpha_t, else [MASK]."""
-    a = torch.as_tensor(schedules.alpha(t.detach().cpu().numpy(), schedule), dtype=torch.float32)
-    a = a.reshape(-1, 1).to(x0.device)
+    a = schedules.get(schedule).alpha(t.detach().cpu().float()).reshape(-1, 1).to(x0.device)
     keep = torch.rand(x0.shape, generator=generator, device=x0.device) < a
     return torch.where(keep, x0, torch.full_like(x0, MASK_ID))
-
-
-def low_discrepancy_times(batch: int, generator=None, eps: float = EPS_T) -> torch.Tensor:
-    """t_b = eps + (1 - eps) u_b with u_b = (u_0 + b / B) mod 1."""
-    return eps + (1.0 - eps) * schedules.low_discrepancy_u(batch, generator)
 
 
 def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
@@ -53,38 +54,12 @@ def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None) -
 
     NELBO(x) = E_t w(t) E_{z_t} sum_{i masked} -log p_theta(x^i | z_t),  w(t) = -alpha'_t / (1 - alpha_t).
     """
-    t = low_discrepancy_times(x0.shape[0], generator)
-    z = corrupt(x0, t, schedule, generator)
+    t = schedules.sample_times(x0.shape[0], generator, lo=EPS_T)  # t = eps + (1 - eps) u
+    z = corrupt(x0, t, generator, schedule)
     logits = denoiser(z)  # (B, L, V): SUBS, [MASK] is not an output
     ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")  # (B, L)
-    w = torch.as_tensor(schedules.nelbo_weight(t.numpy(), schedule), dtype=torch.float32)
+    w = schedules.get(schedule).loss_weight(t.float())
     return (w * (ce * (z == MASK_ID)).sum(-1)).mean()
-
-
-# ------------------------------------------------- the variant's small surface
-
-
-def build_model(cfg) -> Denoiser:
-    """The denoiser of a TrainConfig: ids (13 units + [MASK]) in, 13 unit logits out, no t."""
-    return Denoiser(
-        DenoiserConfig(
-            n_in=V + 1, n_out=V, d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_ff=cfg.d_ff
-        )
-    )
-
-
-def evaluate(model, **kwargs) -> dict:
-    from .evaluate import evaluate_masked
-
-    return evaluate_masked(model, **kwargs)
-
-
-def sample_ids(model, n: int, steps: int, seed: int = 0, **options) -> torch.Tensor:
-    """n unconditional samples (n, L) from the sampler with the given options."""
-    from .sampler import SamplerConfig, sample
-
-    cfg = SamplerConfig(steps=steps, seed=seed, **options)
-    return sample(ToyMaskedLM(model), cfg, torch.full((n, L), MASK_ID, dtype=torch.long))
 
 
 # ------------------------------------------------------------- model adapter
@@ -204,9 +179,10 @@ def ancestral_exact_probs(x: np.ndarray, log_probs, steps: int, schedule: str = 
     size2 = np.array([popcount(r) for r in range(ALL + 1)])
     g = np.zeros((ALL + 1, n))
     g[0] = 1.0
+    alpha = schedules.get(schedule).alpha
     grid = schedules.time_grid(steps)
     for t, s in zip(grid[:-1], grid[1:]):
-        a_t, a_s = schedules.alpha(t, schedule), schedules.alpha(s, schedule)
+        a_t, a_s = alpha(t), alpha(s)
         q = (a_s - a_t) / (1.0 - a_t)
         stay = (L - size2)[None, :]  # positions still masked after the step
         coef = np.where(subset, q**newcount * (1.0 - q) ** stay, 0.0)
@@ -214,18 +190,114 @@ def ancestral_exact_probs(x: np.ndarray, log_probs, steps: int, schedule: str = 
     return g[ALL]
 
 
+# ------------------------------------------------------------------ the variant
 
-def trajectory(model, steps: int, seed: int = 0, pinned: dict[int, int] | None = None, **options):
-    """One sequence through the stepwise sampler, one record per step (for the pages).
 
-    `pinned` maps positions to units fixed by the user before sampling starts.
-    """
-    from .sampler import SamplerConfig, generate_trajectory
+@dataclass
+class ToyMaskedConfig(MaskedSamplerConfig):
+    """The masked sampler's settings, with how the pages draw them for the 6-unit toy."""
 
-    x = torch.full((1, L), MASK_ID, dtype=torch.long)
+    strategy: str = option(
+        "low-confidence", label="Strategy", choices=STRATEGIES,
+        help="ancestral: MDLM's reverse step; the others commit a fixed number of units per step, "
+             "chosen at random or by the model's confidence (LLaDA / Dream).")
+    temperature: float = option(1.0, label="Temperature", lo=0.0, hi=2.0, step=0.1,
+                                help="0 = always the most likely unit")
+    block_length: int | None = option(
+        None, label="Block length (semi-autoregressive)", choices=tuple(b for b in range(1, L + 1) if L % b == 0),
+        page_default=L, when=("strategy", FIXED_COUNT),
+        help="Blocks are filled left to right; the steps must divide evenly among the blocks.")
+    schedule: str = option("linear", label="Schedule α_t", choices=schedules.SCHEDULES,
+                           when=("strategy", ("ancestral",)),
+                           help="Used by the ancestral strategy's reveal probabilities.")
+    remask_eta: float = option(
+        0.0, label="ReMDM remasking η", lo=0.0, hi=0.5, step=0.05, url="eta", when=("strategy", ("ancestral",)),
+        help="Ancestral only: a revealed unit is masked again with probability σ_t = min(η, (1 − α_s)/α_t) "
+             "(Wang et al. 2025), so early mistakes can be corrected.")
+
+
+def canvas(pinned: dict[int, int] | None = None, batch: int = 1) -> torch.Tensor:
+    """(batch, L) all [MASK] but the positions pinned by the user (position -> unit)."""
+    x = torch.full((batch, L), MASK_ID, dtype=torch.long)
     for i, u in (pinned or {}).items():
-        x[0, i] = u
-    cfg = SamplerConfig(steps=steps, seed=seed, **options)
-    traj = generate_trajectory(ToyMaskedLM(model), cfg, x, variant="masked")
-    traj.settings.update(variant="masked")
-    return traj
+        x[:, i] = u
+    return x
+
+
+class MaskedVariant(Variant):
+    name = "masked"
+    default_steps = 6
+    config_class = ToyMaskedConfig
+    sampler_class = MaskedSampler
+    loss = staticmethod(loss)
+    mask_id = MASK_ID
+    vocab = (*UNITS, MASK)
+    legend = ("mask", "committed_now", "committed_earlier", "remasked")
+    forward_schedules = schedules.SCHEDULES
+    train_defaults = {}  # training.TrainConfig's defaults are the masked ones
+    exact_nelbo = True
+    text = PageText(
+        intro="A masked diffusion model starts from six [MASK] tokens and, step by step, commits units that never "
+              "change again (the Wheel of Fortune).",
+        reverse_how="Column *k* shows the sequence after *k* reverse steps. A masked position is revealed with "
+                    "probability $\\frac{\\alpha_s-\\alpha_t}{1-\\alpha_t}$ (ancestral, MDLM) or, in LLaDA's "
+                    "fixed-count sampler, the $k_j$ highest-scoring masked positions are committed at step $j$. "
+                    "Once revealed, a unit never changes (absorbing state).",
+        prediction="p_θ(x | z_t) at step {k}, before its update",
+        forward_how="Each unit independently stays itself with probability $\\alpha_t$ and otherwise becomes "
+                    "`[MASK]`: $q(z_t^i \\mid x^i) = \\alpha_t\\,\\delta_{x^i} + (1-\\alpha_t)\\,\\delta_{[MASK]}$ "
+                    "(absorbing state; MDLM, MD4). Linear: $\\alpha_t = 1-t$; cosine: "
+                    "$\\alpha_t = 1-\\cos(\\tfrac{\\pi}{2}(1-t))$.",
+        forward_marginals="the mass on [MASK] grows as 1 − α_t.",
+    )
+
+    def build_model(self, cfg) -> Denoiser:
+        """Ids (13 units + [MASK]) in, 13 unit logits out, no t."""
+        return Denoiser(DenoiserConfig(n_in=V + 1, n_out=V, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                                       n_heads=cfg.n_heads, d_ff=cfg.d_ff))
+
+    def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
+        return corrupt(x0, t, generator, schedule)
+
+    def make_sampler(self, model, config, x_init=None, batch: int = 1) -> MaskedSampler:
+        """The toy denoiser behind the masked sampler's model interface; x_init: a canvas (pinned units)."""
+        x = canvas(batch=batch) if x_init is None else torch.as_tensor(x_init, dtype=torch.long)
+        return MaskedSampler(ToyMaskedLM(model), config, x if x.dim() == 2 else x[None])
+
+    def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
+        """The exact NELBO, and the exact likelihood of the random-order one-unit-per-step sampler."""
+        sa = support_arrays()
+        lp = log_probs_fn(model)
+        nll_x = exact_nll(sa.x, lp)
+        details = {"nll_bits_per_unit": float(np.sum(sa.p * nll_x)) / BITS,
+                   "random_order_validity": float(np.exp(-nll_x).sum())}
+        return float(np.sum(sa.p * exact_nelbo(sa.x, lp))) / BITS, 0.0, details
+
+    def evaluate(self, model, settings: EvalSettings | None = None):
+        """Exact NELBO, NLL, and exact validity and forward KL of the T-step ancestral sampler
+        (with the sampled metrics beside them)."""
+        settings = settings or EvalSettings()
+        report = super().evaluate(model, settings)
+        sa = support_arrays()
+        lp = log_probs_fn(model)
+        for key, cell in report.by_steps.items():
+            p_T = ancestral_exact_probs(sa.x, lp, int(key), settings.schedule)
+            cell.validity_exact, cell.forward_kl_bits_exact = float(p_T.sum()), kl_bits(sa.p, p_T)
+        report.details["validity_schedule"] = settings.schedule
+        return report
+
+    def sampled_options(self, settings: EvalSettings) -> dict:
+        return {"strategy": "ancestral", "schedule": settings.schedule}
+
+    def forward_view(self, model, x0, t: float, seed: int = 0, schedule: str = "linear") -> dict:
+        a = schedules.get(schedule).alpha(float(t))
+        g = torch.Generator().manual_seed(int(seed))
+        z = corrupt(torch.as_tensor(x0, dtype=torch.long)[None], torch.tensor([float(t)]), g, schedule)[0].tolist()
+        marg = np.zeros((len(x0), V + 1))  # the last column is [MASK]
+        marg[np.arange(len(x0)), list(x0)] = a
+        marg[:, V] = 1.0 - a
+        return {"alpha": a, "tokens": z, "marginals": marg, "marginal_labels": list(self.vocab),
+                "changed": [i for i, u in enumerate(z) if u == MASK_ID]}
+
+
+VARIANT = MaskedVariant()

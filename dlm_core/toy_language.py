@@ -1,4 +1,4 @@
-"""The toy language of ../shared/toy-language.md: 13 units, sentences of exactly 6.
+"""The toy language of docs/toy-language.md: 13 units, sentences of exactly 6.
 
 Everything here is computed from the generative process of the spec (support,
 exact probabilities, entropy); nothing is typed in. Probabilities are exact
@@ -142,10 +142,6 @@ def decode(ids) -> str:
 
 
 # ----------------------------------------------------------------------- validity
-
-
-def is_valid(ids) -> bool:
-    return tuple(int(i) for i in ids) in support()
 
 
 def _swap_verb_fixes(x: tuple[int, ...]) -> bool:

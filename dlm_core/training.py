@@ -7,7 +7,6 @@ the callback returning False.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -23,11 +22,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .evaluate import EvalSettings
 from .toy_language import support_arrays
+from .variants import get
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHECKPOINTS = ASSETS / "checkpoints"
-VARIANTS = ("masked", "uniform", "gaussian")
 
 
 class CheckpointError(RuntimeError):
@@ -52,23 +52,15 @@ class TrainConfig:
     threads: int = 1  # tiny models: one thread is faster and steadier on 2 cores
 
 
-def variant_module(variant: str):
-    """The module of a variant: it defines build_model(TrainConfig), loss(model, x0, schedule,
-    generator), evaluate(model) -> dict and sample_ids(model, n, steps, seed, **options)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return importlib.import_module(f"dlm_core.{variant}")
-
-
 def default_config(variant: str, **overrides) -> TrainConfig:
-    """TrainConfig with the variant's own defaults (its module's TRAIN_DEFAULTS) and overrides."""
-    base = dict(getattr(variant_module(variant), "TRAIN_DEFAULTS", {}))
+    """TrainConfig with the variant's own defaults (its train_defaults) and overrides."""
+    base = dict(get(variant).train_defaults)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(variant=variant, **base)
 
 
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
-    return variant_module(cfg.variant).build_model(cfg)
+    return get(cfg.variant).build_model(cfg)
 
 
 def data_batches(batch_size: int, generator: torch.Generator):
@@ -111,7 +103,7 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
-    objective = variant_module(cfg.variant).loss
+    objective = get(cfg.variant).loss
     batches = data_batches(cfg.batch_size, gen)
     bar = None
     if progress:
@@ -271,11 +263,4 @@ def quick_nelbo_bits(variant: str, model) -> float:
     """NELBO in bits per unit for the live curve: exact for masked, a small Monte-Carlo estimate otherwise."""
     model.eval()
     with torch.no_grad():
-        module = variant_module(variant)
-        if variant == "masked":
-            from .evaluate import BITS
-
-            sa = support_arrays()
-            return float(np.sum(sa.p * module.exact_nelbo(sa.x, module.log_probs_fn(model)))) / BITS
-        value, _ = module.nelbo_estimate(model, n_t=32)
-        return float(value)
+        return float(get(variant).nelbo(model, EvalSettings(n_t=32))[0])

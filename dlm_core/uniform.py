@@ -1,5 +1,5 @@
 """Uniform diffusion: D3PM (Austin et al. 2021) in continuous time, UDLM (Schiff et al. 2025).
-Maths: ../shared/maths.md section 2.
+Maths: docs/maths.md section 2.
 
 Forward: each unit stays with probability alpha_t, else is replaced by a uniformly random
 unit (possibly itself): q(z_t | x) = alpha_t onehot(x) + (1 - alpha_t) / V. There is no
@@ -13,7 +13,6 @@ Monte Carlo over t and z_t (it has no closed form here), with its standard error
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,27 +20,17 @@ import torch
 
 from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
+from .evaluate import BITS, EvalSettings
 from .masked import EPS_T
-from .toy_language import UNITS, L, V, entropy_bits, sample_metrics, support_arrays, support_size
-from .trajectory import StepRecord, Trajectory, topk_lists
-
-BITS = L * math.log(2)  # nats per sentence -> bits per unit
-VALIDITY_STEPS = (1, 2, 3, 6, 12, 24, 100)
-
-# 2000 x 128 at lr 3e-3 reaches NELBO within ~2 % of H in ~40 s on one core (~70 s on a busy one);
-# importance-sampling t (more small t) was tried and did not help
-TRAIN_DEFAULTS = dict(steps=2000, batch_size=128, lr=3e-3)
-
-
-# ------------------------------------------------------------------- schedule
+from .sampler import Sampler, SamplerConfig, StepOutput, positions, top_k_of
+from .toy_language import L, V, support_arrays
+from .variant import PageText, Variant
 
 
 def _alpha(t: torch.Tensor, schedule: str = "linear") -> tuple[torch.Tensor, torch.Tensor]:
     """(alpha_t, alpha'_t) as tensors of t's dtype and shape."""
-    tn = t.detach().cpu().double().numpy()
-    a = torch.as_tensor(np.asarray(schedules.alpha(tn, schedule)), dtype=t.dtype, device=t.device)
-    da = torch.as_tensor(np.asarray(schedules.alpha_prime(tn, schedule)), dtype=t.dtype, device=t.device)
-    return a.reshape(t.shape), da.reshape(t.shape)
+    sched = schedules.get(schedule)
+    return sched.alpha(t), sched.alpha_prime(t)
 
 
 def _as_time(t, n: int, dtype=torch.float32) -> torch.Tensor:
@@ -65,13 +54,8 @@ def corrupt(x0: torch.Tensor, t: torch.Tensor, generator=None, schedule: str = "
 def forward_marginals(x0_ids, t: float, schedule: str = "linear") -> np.ndarray:
     """q(z_t^i = v | x) for every position (L, V): alpha_t onehot(x^i) + (1 - alpha_t) / V."""
     x0 = np.asarray(x0_ids, dtype=np.int64)
-    a = schedules.alpha(float(t), schedule)
+    a = schedules.get(schedule).alpha(float(t))
     return a * np.eye(V)[x0] + (1.0 - a) / V
-
-
-def low_discrepancy_times(batch: int, generator=None, eps: float = EPS_T) -> torch.Tensor:
-    """t_b = eps + (1 - 2 eps) u_b with u_b = (u_0 + b / B) mod 1 (both ends cut: alpha_t = 0 at t = 1)."""
-    return eps + (1.0 - 2.0 * eps) * schedules.low_discrepancy_u(batch, generator)
 
 
 # --------------------------------------------------------------------- NELBO
@@ -104,9 +88,9 @@ def nelbo_integrand(x_theta: torch.Tensor, z: torch.Tensor, x: torch.Tensor, t: 
 def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
     """Monte-Carlo continuous-time UDLM NELBO, nats per sentence (the training loss).
 
-    t = eps + (1 - 2 eps) u (low-discrepancy u), z_t ~ q(z_t | x), one z_t per sentence.
+    t in [eps, 1 - eps] (low-discrepancy), z_t ~ q(z_t | x), one z_t per sentence.
     """
-    t = low_discrepancy_times(x0.shape[0], generator)
+    t = schedules.sample_times(x0.shape[0], generator, lo=EPS_T, hi=1.0 - EPS_T)  # alpha_t = 0 at t = 1: cut
     z = corrupt(x0, t, generator, schedule)
     x_theta = torch.softmax(denoiser(z, t), -1)
     return nelbo_integrand(x_theta, z, x0, t, schedule).mean()
@@ -150,7 +134,7 @@ def nelbo_terms(model, n_t: int = 1000, generator=None, schedule: str = "linear"
         z = corrupt(xs, ts, gen, schedule)
         x_theta = torch.softmax(model(z, ts.float()).double(), -1)
         f_model[lo : lo + chunk] = nelbo_integrand(x_theta, z, xs, ts, schedule)
-        pi = torch.as_tensor(leave_one_out_posterior(z.numpy(), schedules.alpha(ts.numpy(), schedule)))
+        pi = torch.as_tensor(leave_one_out_posterior(z.numpy(), schedules.get(schedule).alpha(ts.numpy())))
         f_oracle[lo : lo + chunk] = nelbo_integrand(pi, z, xs, ts, schedule)
     return f_model.reshape(n, n_t).numpy(), f_oracle.reshape(n, n_t).numpy()
 
@@ -182,24 +166,6 @@ def nelbo_estimate(
     else:
         nelbo, se = stratified_mean(f_model, sa.p)
     return nelbo / BITS, se / BITS
-
-
-# ------------------------------------------------- the variant's small surface
-
-
-def build_model(cfg) -> Denoiser:
-    """The denoiser of a TrainConfig: 13 unit ids and t in, 13 unit logits out."""
-    return Denoiser(
-        DenoiserConfig(
-            n_in=V,
-            n_out=V,
-            time_input=True,
-            d_model=cfg.d_model,
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff,
-        )
-    )
 
 
 @torch.no_grad()
@@ -237,45 +203,36 @@ def posterior(x: torch.Tensor, z: torch.Tensor, t, s, schedule: str = "linear") 
 
 
 @dataclass
-class UniformStepResult:
-    """What one reverse step did, for the whole batch (tensors on the CPU)."""
+class UniformSamplerConfig(SamplerConfig):
+    steps: int = 24
+    schedule: str = "linear"  # alpha_t of the reverse posterior (the shipped model is trained on linear)
 
-    step: int
-    t: float
-    s: float
-    x: torch.Tensor  # (B, L) ids after the step
-    changed: torch.Tensor  # (B, L) bool: the unit changed at this step
-    confidence: torch.Tensor  # (B, L) float64: belief probability of the unit held after the step
-    probs: torch.Tensor  # (B, L, V) float64: the model belief (s = 0 posterior) given z_t
-    model_called: bool = True
-
-    def record(self, b: int = 0, top_k: int = 13) -> StepRecord:
-        ids, top_p = topk_lists(self.probs[b], top_k)
-        return StepRecord(
-            step=self.step,
-            t=self.t,
-            s=self.s,
-            tokens=self.x[b].tolist(),
-            changed=torch.nonzero(self.changed[b]).flatten().tolist(),
-            confidence=[float(c) for c in self.confidence[b].tolist()],
-            topk_ids=ids,
-            topk_probs=top_p,
-            model_called=self.model_called,
-        )
+    def __post_init__(self):
+        super().__post_init__()
+        schedules.get(self.schedule)
 
 
-class UniformSampler:
+@dataclass
+class UniformStepOutput(StepOutput):
+    changed: torch.Tensor | None = None  # (B, L) bool: the unit changed at this step (self-correction)
+
+    def extras(self, b: int) -> dict:
+        return {"changed": positions(self.changed[b])}
+
+
+class UniformSampler(Sampler):
     """Ancestral reverse diffusion t -> s on schedules.time_grid(steps): z_s ~ q(z_s | z_t, x_theta).
 
     Starts from uniform noise (or x_init); the last step goes to s = 0, where z_0 is the sample.
+    The records show the model's belief (the s = 0 posterior) given z_t; confidence is the
+    belief probability of the unit held after the step.
     """
 
-    def __init__(self, model, steps: int, seed: int = 0, x_init=None, batch: int = 1, schedule: str = "linear"):
+    def __init__(self, model, config: UniformSamplerConfig, x_init=None, batch: int = 1):
         self.model = model.eval()
-        self.steps = int(steps)
-        self.grid = schedules.time_grid(self.steps)
-        self.schedule = schedule
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.config = config
+        self.grid = schedules.time_grid(config.steps)
+        self.generator = torch.Generator().manual_seed(int(config.seed))
         if x_init is None:
             self.x = torch.randint(0, V, (batch, L), generator=self.generator)  # z_1: uniform over V
         else:
@@ -285,109 +242,77 @@ class UniformSampler:
                 self.x = self.x.expand(batch, -1).clone()
         if ((self.x < 0) | (self.x >= V)).any():
             raise ValueError(f"the uniform variant's ids are the {V} units (0..{V - 1})")
+        self.initial = self.x.clone()
         self.k = 0
 
-    @property
-    def done(self) -> bool:
-        return self.k >= self.steps
-
     @torch.no_grad()
-    def step(self) -> UniformStepResult:
-        if self.done:
-            raise RuntimeError("the sampler has already taken all its steps")
+    def step(self) -> UniformStepOutput:
+        self._check_not_done()
+        cfg = self.config
         t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
-        n = self.x.shape[0]
-        x_theta = torch.softmax(self.model(self.x, _as_time(t, n)).double(), -1)
-        post = posterior(x_theta, self.x, t, s, self.schedule)  # q(z_s | z_t, x_theta)
+        x_theta = torch.softmax(self.model(self.x, _as_time(t, self.x.shape[0])).double(), -1)
+        post = posterior(x_theta, self.x, t, s, cfg.schedule)  # q(z_s | z_t, x_theta)
         new = torch.multinomial(post.reshape(-1, V), 1, generator=self.generator).reshape(self.x.shape)
-        belief = post if s == 0.0 else posterior(x_theta, self.x, t, 0.0, self.schedule)
+        belief = post if s == 0.0 else posterior(x_theta, self.x, t, 0.0, cfg.schedule)
         changed = new != self.x
         self.x = new
         self.k += 1
-        return UniformStepResult(
-            step=self.k,
-            t=t,
-            s=s,
-            x=new.clone(),
-            changed=changed,
-            confidence=belief.gather(-1, new[..., None])[..., 0],
-            probs=belief,
-        )
+        ids, probs = top_k_of(belief, cfg.top_k)
+        return UniformStepOutput(step=self.k, t=t, s=s, x=new.clone(), topk_ids=ids, topk_probs=probs,
+                                 confidence=belief.gather(-1, new[..., None])[..., 0], changed=changed)
 
 
-def sample_ids(model, n: int, steps: int, seed: int = 0, **options) -> torch.Tensor:
-    """n unconditional samples (n, L) of the T-step ancestral sampler."""
-    unknown = set(options) - {"schedule"}
-    if unknown:
-        raise ValueError(f"the uniform sampler has no option(s) {sorted(unknown)}; it takes: schedule")
-    sampler = UniformSampler(model, steps, seed, batch=n, schedule=options.get("schedule", "linear"))
-    while not sampler.done:
-        sampler.step()
-    return sampler.x
+# ------------------------------------------------------------------ the variant
 
 
-def trajectory(model, steps: int, seed: int = 0, x_init=None, schedule: str = "linear", top_k: int = V, on_step=None):
-    """One sequence through the sampler, one StepRecord per step (`on_step(record, sampler)` streams)."""
-    sampler = UniformSampler(model, steps, seed, x_init=x_init, batch=1, schedule=schedule)
-    traj = Trajectory(
-        variant="uniform",
-        vocab=list(UNITS),
-        mask_id=None,
-        initial=sampler.x[0].tolist(),
-        settings={"steps": int(steps), "seed": int(seed), "strategy": "ancestral", "schedule": schedule},
+class UniformVariant(Variant):
+    name = "uniform"
+    default_steps = 24
+    config_class = UniformSamplerConfig
+    sampler_class = UniformSampler
+    loss = staticmethod(loss)
+    legend = ("mask", "changed", "committed_earlier")
+    # 2000 x 128 at lr 3e-3 reaches NELBO within ~2 % of H in ~40 s on one core (~70 s on a busy one);
+    # importance-sampling t (more small t) was tried and did not help
+    train_defaults = {"steps": 2000, "batch_size": 128, "lr": 3e-3}
+    text = PageText(
+        intro="A uniform diffusion model starts from six random units; at every step any position may change "
+              "(the slot machine): watch the self-corrections in vermillion.",
+        reverse_how="Each step samples $z_s \\sim q(z_s \\mid z_t, x=x_\\theta(z_t, t))$, the posterior of the "
+                    "uniform forward process $q(z_t\\mid x) = \\alpha_t\\,\\mathrm{onehot}(x) + (1-\\alpha_t)/V$ "
+                    "(D3PM, UDLM): every position may move at every step. Vermillion cells changed at that step.",
+        prediction="the model's belief about the clean unit (the s = 0 posterior) at step {k}",
+        forward_how="Each unit's one-hot vector is mixed with the uniform distribution: "
+                    "$q(z_t^i \\mid x^i) = \\alpha_t\\,\\mathrm{onehot}(x^i) + (1-\\alpha_t)\\,\\tfrac{1}{V}"
+                    "\\mathbf{1}$, $\\alpha_t = 1-t$ (D3PM, UDLM). At $t=1$ every unit is equally likely.",
+        forward_marginals="the one-hot flattens towards 1/13 for every unit.",
     )
-    while not sampler.done:
-        rec = sampler.step().record(0, top_k)
-        traj.records.append(rec)
-        if on_step is not None:
-            on_step(rec, sampler)
-    return traj
+
+    def build_model(self, cfg) -> Denoiser:
+        """13 unit ids and t in, 13 unit logits out."""
+        return Denoiser(DenoiserConfig(n_in=V, n_out=V, time_input=True, d_model=cfg.d_model,
+                                       n_layers=cfg.n_layers, n_heads=cfg.n_heads, d_ff=cfg.d_ff))
+
+    def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
+        return corrupt(x0, t, generator, schedule)
+
+    def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
+        """The control-variate estimate (see nelbo_estimate), and the plain one from the same draws."""
+        sa = support_arrays()
+        f_model, f_oracle = nelbo_terms(model, settings.n_t, torch.Generator().manual_seed(settings.seed))
+        gap, se = stratified_mean(f_model - f_oracle, sa.p)
+        plain, plain_se = stratified_mean(f_model, sa.p)
+        details = {"nelbo_n_t": settings.n_t, "nelbo_plain_bits_per_unit": plain / BITS,
+                   "nelbo_plain_stderr_bits": plain_se / BITS,
+                   "nelbo_estimator": "-log p(x) + E[f(x_theta) - f(exact leave-one-out posterior)]"}
+        return (float(-np.sum(sa.p * np.log(sa.p))) + gap) / BITS, se / BITS, details
+
+    def forward_view(self, model, x0, t: float, seed: int = 0, schedule: str = "linear") -> dict:
+        g = torch.Generator().manual_seed(int(seed))
+        z = corrupt(torch.as_tensor(x0, dtype=torch.long)[None], torch.tensor([float(t)]), g, schedule)[0].tolist()
+        return {"alpha": schedules.get(schedule).alpha(float(t)), "tokens": z,
+                "marginals": forward_marginals(x0, t, schedule), "marginal_labels": list(self.vocab),
+                "changed": [i for i, (u, v) in enumerate(zip(z, x0)) if u != v]}
 
 
-# ---------------------------------------------------------------- evaluation
-
-
-def evaluate(model, quick: bool = False, n_t: int | None = None, n_samples: int | None = None) -> dict:
-    """Monte-Carlo NELBO (with its standard error) and sampled validity at each T (fixed seeds),
-    with the error reasons, coverage, KL on valid samples and total variation of the samples.
-
-    Full: 1000 stratified t per sentence, 20,000 samples per T. quick: 64 t, 500 samples.
-    """
-    n_t = n_t or (64 if quick else 1000)
-    n_samples = n_samples or (500 if quick else 20000)
-    sa = support_arrays()
-    f_model, f_oracle = nelbo_terms(model, n_t, torch.Generator().manual_seed(0))
-    gap, se = stratified_mean(f_model - f_oracle, sa.p)  # nelbo_estimate, control variate
-    nelbo, se = (entropy_bits() * math.log(2) + gap) / BITS, se / BITS
-    plain, plain_se = (v / BITS for v in stratified_mean(f_model, sa.p))
-    h = entropy_bits() / L
-    validity, v_se, reasons, coverage, kl, tv = {}, {}, {}, {}, {}, {}
-    for T in VALIDITY_STEPS:
-        chunks = range(0, n_samples, 4096)  # each chunk its own seeded stream
-        xs = torch.cat([sample_ids(model, min(4096, n_samples - lo), T, seed=T * 100003 + lo) for lo in chunks])
-        m = sample_metrics(xs.tolist())
-        key = str(T)
-        validity[key], v_se[key], reasons[key] = m.validity, m.validity_stderr, m.reasons
-        coverage[key], kl[key], tv[key] = m.coverage_fraction, m.kl_valid_bits, m.tv
-    return {
-        "variant": "uniform",
-        "entropy_bits_per_unit": h,
-        "entropy_bits": entropy_bits(),
-        "support_size": support_size(),
-        "nelbo_bits_per_unit": nelbo,
-        "nelbo_stderr_bits": se,
-        "nelbo_over_entropy": nelbo / h,
-        "nelbo_n_t": n_t,
-        "nelbo_estimator": "-log p(x) + E[f(x_theta) - f(exact leave-one-out posterior)] (control variate)",
-        "nelbo_plain_bits_per_unit": plain,  # the same samples without the control variate
-        "nelbo_plain_stderr_bits": plain_se,
-        "validity": validity,
-        "validity_stderr": v_se,
-        "reasons": reasons,
-        "coverage_fraction": coverage,
-        "kl_valid_bits": kl,
-        "tv": tv,
-        "n_samples": n_samples,
-        "seeds": "validity at T: seed T * 100003 + chunk start; NELBO: generator seed 0",
-        "exact": False,
-    }
+VARIANT = UniformVariant()

@@ -1,5 +1,7 @@
-"""Widgets shared by several pages: the transport bar and URL query-parameter syncing.
-Only layout and session state here; all computation is in dlm_core."""
+"""Widgets shared by several pages: the transport bar, URL query-parameter syncing, the
+sampler controls drawn from a variant's declared options, and the one place models come
+from (the shipped checkpoints, shared by every session, and the models trained in this
+session). Only layout and session state here; all computation is in dlm_core."""
 
 from __future__ import annotations
 
@@ -21,6 +23,14 @@ def from_query(key: str, default, cast=str, choices=None):
             value = default
         st.session_state[key] = value
     return st.session_state[key]
+
+
+def _bool(text: str) -> bool:
+    if str(text).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(text).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
 
 
 def to_query(keys) -> None:
@@ -82,3 +92,67 @@ def player(prefix: str, n_steps: int, render) -> None:
         render(st.session_state[step_key])
 
     _frame()
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@st.cache_resource(show_spinner="Loading the shipped checkpoint ...")
+def shipped_model(variant: str):
+    """The shipped toy model of a variant: loaded once per server and shared by every session."""
+    from dlm_core import training
+
+    return training.load_checkpoint(training.default_checkpoint(variant))[0]
+
+
+def session_models(variant: str) -> dict:
+    """The models of one variant trained on the Train page in this session: {label: model}."""
+    return {label: m for label, (v, m) in st.session_state.get("session_models", {}).items() if v == variant}
+
+
+def add_session_model(label: str, variant: str, model) -> None:
+    st.session_state.setdefault("session_models", {})[label] = (variant, model)
+
+
+# -------------------------------------------------------------------- sampler controls
+
+
+def variant_picker(key: str):
+    """A selectbox over the registered variants, kept in the URL under `key`; returns the Variant."""
+    from dlm_core.variants import VARIANTS
+
+    from_query(key, next(iter(VARIANTS)), choices=list(VARIANTS))
+    st.selectbox("Variant", list(VARIANTS), key=key)
+    return VARIANTS[st.session_state[key]]
+
+
+def sampler_controls(config_class) -> tuple[dict, list[str]]:
+    """Draw the options a sampler config declares (dlm_core.sampler.option), each kept in the
+    URL under its short name. Returns (the options for the sampler, the URL keys used).
+    A setting that does not apply (Option.when) is drawn disabled and passes its off value."""
+    from dlm_core.sampler import UNSET, option_active
+
+    declared = config_class.options()
+    values, keys = {}, []
+    for name, opt, default in declared:
+        key = opt.url or name
+        start = default if opt.page_default is UNSET else opt.page_default
+        disabled = not option_active(opt, values)
+        if opt.choices is not None:
+            cast = type(next(c for c in opt.choices if c is not None))
+            from_query(key, start, cast, choices=opt.choices)
+            st.selectbox(opt.label, opt.choices, key=key, disabled=disabled, help=opt.help or None)
+        elif isinstance(default, bool):
+            from_query(key, start, _bool)
+            st.toggle(opt.label, key=key, disabled=disabled, help=opt.help or None)
+        else:
+            from_query(key, float(start), float)
+            st.slider(opt.label, float(opt.lo), float(opt.hi), step=opt.step, key=key, disabled=disabled,
+                      help=opt.help or None)
+        values[name] = st.session_state[key]
+        keys.append(key)
+    options = {}
+    for name, opt, default in declared:
+        off = default if opt.off_value is UNSET else opt.off_value
+        options[name] = values[name] if option_active(opt, values) else off
+    return options, keys

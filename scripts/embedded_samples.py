@@ -11,7 +11,7 @@ import argparse
 import torch
 
 from dlm_core import hf_adapter
-from dlm_core.sampler import SamplerConfig
+from dlm_core.masked_sampler import MaskedSamplerConfig
 
 PROMPTS = ("to be or not to be, that is the", "my lord, the king", "o, what a", "i pray you, sir,",
            "the night is")
@@ -34,7 +34,7 @@ def main() -> None:
                   f"{a.gen_length} steps")
             for i in range(a.n):
                 prompt = PROMPTS[i % len(PROMPTS)] if prompted else ""
-                cfg = SamplerConfig(steps=a.gen_length, strategy=strategy, temperature=tau, seed=i, top_k=1)
+                cfg = MaskedSamplerConfig(steps=a.gen_length, strategy=strategy, temperature=tau, seed=i, top_k=1)
                 traj = hf_adapter.generate(lm, prompt, a.gen_length, cfg)
                 text = lm.decode(traj.final[traj.gen_start: traj.gen_start + a.gen_length])
                 print(f"{i + 1}. " + (f"*{prompt}* → " if prompt else "") + text)

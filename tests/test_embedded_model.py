@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dlm_core import hf_adapter as H
-from dlm_core.sampler import SamplerConfig
+from dlm_core.masked_sampler import MaskedSamplerConfig
 
 MODEL = H.EMBEDDED
 
@@ -28,7 +28,7 @@ def lm():
 
 def test_loads_through_the_same_path_as_a_hub_model(lm):
     assert lm.name == H.EMBEDDED_NAME and lm.mask_id == lm.tokenizer.mask_token_id
-    traj = H.generate(lm, "to be or not to be", 16, SamplerConfig(steps=8, strategy="low-confidence",
+    traj = H.generate(lm, "to be or not to be", 16, MaskedSamplerConfig(steps=8, strategy="low-confidence",
                                                                    temperature=0.0, block_length=8))
     words = re.findall(r"[a-z]+", lm.decode(traj.final[traj.gen_start:traj.gen_start + 16]))
     assert len(words) >= 4 and len(set(words)) >= 3  # text, not one repeated token

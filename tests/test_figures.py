@@ -4,13 +4,14 @@ import pytest
 
 from dlm_core import figures, training
 from dlm_core import toy_language as T
+from dlm_core.variants import VARIANTS
 
 
 @pytest.fixture(scope="module", params=["masked", "uniform", "gaussian"])
 def traj(request):
     model, _ = training.load_checkpoint(training.default_checkpoint(request.param))
     steps = 6 if request.param == "masked" else 12
-    return training.variant_module(request.param).trajectory(model, steps, 3)
+    return VARIANTS[request.param].trajectory(model, steps, 3)
 
 
 def test_cell_states_follow_the_records(traj):

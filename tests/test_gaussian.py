@@ -1,5 +1,5 @@
 """Gaussian (continuous embedding) diffusion: the bound, the forward process, the sampler and
-the shipped checkpoint. Maths: ../shared/maths.md section 3."""
+the shipped checkpoint. Maths: docs/maths.md section 3."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from oracles import OracleDenoiser
 from torch import nn
 
 from dlm_core import gaussian, toy_language, training
@@ -30,7 +31,7 @@ def shipped():
 
 
 def small_model():
-    return gaussian.build_model(training.default_config("gaussian", d_model=32, d_ff=64)).eval()
+    return gaussian.VARIANT.build_model(training.default_config("gaussian", d_model=32, d_ff=64)).eval()
 
 
 class IndependentPositions(nn.Module):
@@ -61,7 +62,7 @@ class IndependentPositions(nn.Module):
 
 def test_oracle_bound_matches_entropy():
     e = gaussian.embedding_table()
-    oracle = gaussian.OracleDenoiser(e)
+    oracle = OracleDenoiser(e)
     r = gaussian.nelbo_terms(oracle, n_t=600, generator=torch.Generator().manual_seed(1), chunk=4096)
     se = r["stderr"]
     assert 0 < se < 0.01 * H  # a real check: the error bar is small against H
@@ -86,7 +87,7 @@ def test_prior_term_matches_closed_form():
     d = e.shape[1]
     # KL(N(a m, s^2 I) || N(0, I)) per position, m of unit norm
     kl_pos = 0.5 * (a1**2 + d * (s1**2 - 1 - math.log(s1**2)))
-    r = gaussian.nelbo_terms(gaussian.OracleDenoiser(e.float()), n_t=2, n_rec=2)
+    r = gaussian.nelbo_terms(OracleDenoiser(e.float()), n_t=2, n_rec=2)
     assert r["prior"] == pytest.approx(toy_language.L * kl_pos / gaussian.BITS, rel=1e-6)
 
 
@@ -138,7 +139,7 @@ def test_forward_sample_nearest():
 def test_sampler_records(shipped, clamp):
     model, _ = shipped
     steps = 10
-    traj = gaussian.trajectory(model, steps, seed=5, clamp=clamp)
+    traj = gaussian.VARIANT.trajectory(model, steps, seed=5, clamp=clamp)
     assert traj.variant == "gaussian" and traj.mask_id is None and traj.n_steps == steps
     prev = traj.initial
     for k, r in enumerate(traj.records, start=1):
@@ -150,19 +151,19 @@ def test_sampler_records(shipped, clamp):
         assert len(r.nearest) == toy_language.L
         prev = r.tokens
     assert traj.records[-1].s == 0.0
-    again = gaussian.trajectory(model, steps, seed=5, clamp=clamp)
+    again = gaussian.VARIANT.trajectory(model, steps, seed=5, clamp=clamp)
     assert again.to_json() == traj.to_json()
-    other = gaussian.trajectory(model, steps, seed=6, clamp=clamp)
+    other = gaussian.VARIANT.trajectory(model, steps, seed=6, clamp=clamp)
     assert other.to_json() != traj.to_json()
     back = Trajectory.from_json(traj.to_json())
     assert back == traj and back.final == traj.final
-    assert gaussian.sample_ids(model, 1, steps, seed=5, clamp=clamp)[0].tolist() == traj.final
+    assert gaussian.VARIANT.sample(model, 1, steps, seed=5, clamp=clamp)[0].tolist() == traj.final
 
 
 def test_clamp_snaps_x_hat(shipped):
     model, _ = shipped
     e = model.embedding.double()
-    s = gaussian.GaussianSampler(model, 4, seed=0, clamp=True, batch=8)
+    s = gaussian.GaussianSampler(model, gaussian.GaussianSamplerConfig(steps=4, seed=0, clamp=True), batch=8)
     while not s.done:
         x_hat = s.step().x_hat
         d = torch.cdist(x_hat.reshape(-1, e.shape[1]), e).min(-1).values
@@ -171,10 +172,10 @@ def test_clamp_snaps_x_hat(shipped):
 
 def test_sample_ids_batch(shipped):
     model, _ = shipped
-    x = gaussian.sample_ids(model, 64, 6, seed=1)
+    x = gaussian.VARIANT.sample(model, 64, 6, seed=1)
     assert x.shape == (64, toy_language.L) and x.dtype == torch.long
     assert int(x.min()) >= 0 and int(x.max()) < toy_language.V
-    assert torch.equal(x, gaussian.sample_ids(model, 64, 6, seed=1))
+    assert torch.equal(x, gaussian.VARIANT.sample(model, 64, 6, seed=1))
 
 
 # ------------------------------------------------------------ 4. shipped checkpoint

@@ -9,7 +9,7 @@ from conftest import run_cli
 from tiny_models import make_bert, make_gpt2, make_modernbert, make_remote_code
 
 from dlm_core import hf_adapter as H
-from dlm_core.sampler import SamplerConfig
+from dlm_core.masked_sampler import MaskedSamplerConfig
 from dlm_core.trajectory import Trajectory
 
 
@@ -29,7 +29,7 @@ def test_tiny_models_load_from_a_local_path_and_generate(make, tmp_path):
     assert lm.mask_id == lm.tokenizer.mask_token_id and lm.device.type == "cpu"
     x = torch.tensor([[2, 5, lm.mask_id, 6, 3]])
     assert lm(x).shape == (1, 5, lm.vocab_size)
-    traj = H.generate(lm, "the cat", 8, SamplerConfig(steps=4, strategy="random", block_length=4, top_k=5))
+    traj = H.generate(lm, "the cat", 8, MaskedSamplerConfig(steps=4, strategy="random", block_length=4, top_k=5))
     assert traj.n_steps == 4 and len(traj.text_per_step) == 4
     assert lm.mask_id not in traj.final and traj.block_length == 4
     # top-k only (not the whole vocabulary), at the masked positions (the prompt has no prediction)
@@ -69,7 +69,7 @@ def reference_llada(model_fn, x, mask_id, gen_start, gen_length, steps, block_le
 @pytest.mark.parametrize("gen_length, steps, block, cfg", [(8, 8, 8, 0.0), (8, 4, 4, 0.0), (12, 6, 4, 0.0),
                                                            (8, 4, 4, 1.5)])
 def test_sampler_equals_an_independent_implementation(bert, gen_length, steps, block, cfg):
-    config = SamplerConfig(steps=steps, strategy="low-confidence", temperature=0.0, block_length=block,
+    config = MaskedSamplerConfig(steps=steps, strategy="low-confidence", temperature=0.0, block_length=block,
                            cfg_scale=cfg, top_k=3)
     traj = H.generate(bert, "the cat sat", gen_length, config)
     canvas = H.build_canvas(bert, "the cat sat", gen_length)
@@ -84,7 +84,7 @@ def test_generation_streams_each_step_as_it_is_computed(bert):
         seen.append((rec.step, sampler.k))
         assert len(text.split()) >= 1
 
-    H.generate(bert, "hello", 6, SamplerConfig(steps=3, strategy="low-confidence"), on_step=on_step)
+    H.generate(bert, "hello", 6, MaskedSamplerConfig(steps=3, strategy="low-confidence"), on_step=on_step)
     assert seen == [(1, 1), (2, 2), (3, 3)]  # each record arrives before the next step runs
 
 
@@ -131,9 +131,9 @@ def test_error_prompt_plus_length_too_long(bert):
 
 def test_error_blocks_and_steps_must_divide(bert):
     with pytest.raises(ValueError, match="divisible by the block length"):
-        H.generate(bert, "the", 10, SamplerConfig(steps=4, block_length=4))
+        H.generate(bert, "the", 10, MaskedSamplerConfig(steps=4, block_length=4))
     with pytest.raises(ValueError, match="divisible by the number of blocks"):
-        H.generate(bert, "the", 8, SamplerConfig(steps=3, block_length=4))
+        H.generate(bert, "the", 8, MaskedSamplerConfig(steps=3, block_length=4))
 
 
 def test_cli_generate_text_json_and_errors(bert_path, monkeypatch):

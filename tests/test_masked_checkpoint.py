@@ -22,10 +22,10 @@ def test_eval_json_has_exact_bounds_in_order(eval_json):
     assert H == pytest.approx(T.entropy_bits_per_unit())
     assert eval_json["support_size"] == T.support_size()
     # NELBO >= NLL >= H, and the NELBO is within 2 % of the entropy
-    assert eval_json["nelbo_bits_per_unit"] >= eval_json["nll_bits_per_unit"] >= H
+    assert eval_json["nelbo_bits_per_unit"] >= eval_json["details"]["nll_bits_per_unit"] >= H
     assert eval_json["nelbo_bits_per_unit"] <= 1.02 * H
-    assert set(eval_json["validity"]) == {"1", "2", "3", "6", "12", "24", "100"}
-    v = [eval_json["validity"][k] for k in ("1", "2", "3", "6", "12", "24", "100")]
+    assert set(eval_json["by_steps"]) == {"1", "2", "3", "6", "12", "24", "100"}
+    v = [eval_json["by_steps"][k]["validity_exact"] for k in ("1", "2", "3", "6", "12", "24", "100")]
     assert all(0 <= a <= 1 for a in v) and v == sorted(v)  # more steps, fewer parallel-decoding errors
 
 
@@ -38,7 +38,7 @@ def test_cli_random_order_samples_are_valid_and_match_the_exact_mass(eval_json):
     m = T.sample_metrics([T.encode(line) for line in lines])
     assert m.validity >= 0.97
     # one unit per step in random order samples p_mix exactly: its valid mass is exact
-    exact = eval_json["random_order_validity"]
+    exact = eval_json["details"]["random_order_validity"]
     se = math.sqrt(exact * (1 - exact) / 2000)
     assert abs(m.validity - exact) <= 3 * se
 
@@ -47,7 +47,7 @@ def test_cli_ancestral_samples_match_the_exact_valid_mass(eval_json):
     out = run_cli("sample", "--variant", "masked", "--n", "4000", "--steps", "6", "--strategy", "ancestral",
                   "--seed", "3").stdout
     m = T.sample_metrics([T.encode(line) for line in out.splitlines()])
-    exact = eval_json["validity"]["6"]
+    exact = eval_json["by_steps"]["6"]["validity_exact"]
     assert abs(m.validity - exact) <= 3 * math.sqrt(exact * (1 - exact) / 4000)
 
 

@@ -1,4 +1,4 @@
-"""The masked variant's maths against exact values (maths.md section 1)."""
+"""The masked variant's maths against exact values (docs/maths.md section 1)."""
 
 import math
 
@@ -9,7 +9,7 @@ from conftest import oracle_log_probs
 
 from dlm_core import masked, schedules
 from dlm_core import toy_language as T
-from dlm_core.sampler import MaskedSampler, SamplerConfig, sample
+from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
 
 SA = T.support_arrays()
 
@@ -64,7 +64,7 @@ def test_exact_sampler_distribution_matches_monte_carlo(masked_model):
     """The DP's valid mass for T = 3 agrees with the stepwise sampler within 4 standard errors."""
     lp = masked.log_probs_fn(masked_model)
     exact = masked.ancestral_exact_probs(SA.x, lp, 3).sum()
-    x = masked.sample_ids(masked_model, 20000, 3, seed=1, strategy="ancestral")
+    x = masked.VARIANT.sample(masked_model, 20000, 3, seed=1, strategy="ancestral")
     v = T.sample_metrics(x.numpy()).validity
     se = math.sqrt(exact * (1 - exact) / 20000)
     assert abs(v - exact) < 4 * se
@@ -75,9 +75,9 @@ def test_forward_marginals_follow_the_schedule():
     g = torch.Generator().manual_seed(0)
     for sched in schedules.SCHEDULES:
         for t in (0.2, 0.5, 0.9):
-            z = masked.corrupt(x0, torch.full((40000,), t), sched, g)
+            z = masked.corrupt(x0, torch.full((40000,), t), g, sched)
             frac_masked = (z == T.MASK_ID).float().mean().item()
-            a = schedules.alpha(t, sched)
+            a = schedules.get(sched).alpha(t)
             assert abs(frac_masked - (1 - a)) < 4 * math.sqrt(a * (1 - a) / (40000 * 6))
             assert torch.all((z == x0) | (z == T.MASK_ID))
 
@@ -95,17 +95,18 @@ def test_training_loss_is_an_unbiased_estimate_of_the_exact_nelbo(masked_model):
 
 def test_schedule_weights():
     t = np.array([0.1, 0.5, 0.9])
-    assert np.allclose(schedules.nelbo_weight(t, "linear"), 1 / t)
+    assert np.allclose(schedules.get("linear").loss_weight(t), 1 / t)
     # the cosine weight integrates alpha' correctly: int_0^1 -alpha'_t dt = 1
     grid = np.linspace(0, 1, 20001)
-    assert np.trapezoid(-schedules.alpha_prime(grid, "cosine"), grid) == pytest.approx(1.0, abs=1e-6)
-    assert schedules.alpha(0.0, "cosine") == pytest.approx(1.0) and schedules.alpha(1.0, "cosine") == pytest.approx(0)
+    cosine = schedules.get("cosine")
+    assert np.trapezoid(-schedules.get("cosine").alpha_prime(grid), grid) == pytest.approx(1.0, abs=1e-6)
+    assert cosine.alpha(0.0) == pytest.approx(1.0) and cosine.alpha(1.0) == pytest.approx(0)
 
 
 def test_sampler_never_outputs_mask_and_reveals_monotonically(masked_model):
     lm = masked.ToyMaskedLM(masked_model)
     for strategy in ("ancestral", "random", "low-confidence", "margin", "entropy"):
-        s = MaskedSampler(lm, SamplerConfig(steps=4, strategy=strategy, seed=3, block_length=None),
+        s = MaskedSampler(lm, MaskedSamplerConfig(steps=4, strategy=strategy, seed=3, block_length=None),
                           torch.full((64, 6), T.MASK_ID))
         prev = s.x.clone()
         while not s.done:
@@ -115,5 +116,5 @@ def test_sampler_never_outputs_mask_and_reveals_monotonically(masked_model):
             assert torch.equal(out.committed, (prev == T.MASK_ID) & (out.x != T.MASK_ID))
             prev = out.x.clone()
         assert not (s.x == T.MASK_ID).any()
-    x = sample(lm, SamplerConfig(steps=2, strategy="low-confidence", temperature=0.0), torch.full((3, 6), 13))
+    x = masked.VARIANT.sample(masked_model, 3, 2, strategy="low-confidence", temperature=0.0)
     assert (x < T.V).all()

@@ -239,7 +239,7 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
 def test_reverse_page_shows_remasking(masked_model):
     from dlm_core import masked
 
-    traj = masked.trajectory(masked_model, 12, 2, strategy="ancestral", remask_eta=0.4)
+    traj = masked.VARIANT.trajectory(masked_model, 12, 2, strategy="ancestral", remask_eta=0.4)
     k = next(r.step for r in traj.records if r.remasked)  # a step that re-masks something
     at = open_page("pages/views/reverse.py", {"strategy": "ancestral", "steps": "12", "eta": "0.4", "seed": "2"})
     assert at.slider(key="eta").value == 0.4 and not at.exception

@@ -7,7 +7,8 @@ import torch
 
 from dlm_core import masked
 from dlm_core import toy_language as T
-from dlm_core.sampler import MaskedSampler, SamplerConfig, generate_trajectory, plan_blocks, spread_counts
+from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig, plan_blocks, spread_counts
+from dlm_core.sampler import run_trajectory
 from dlm_core.trajectory import Trajectory
 
 
@@ -24,7 +25,7 @@ def test_spread_counts():
 @pytest.mark.parametrize("steps, block", [(6, None), (4, None), (2, 3), (4, 3), (6, 2), (3, 2)])
 def test_commits_the_expected_number_per_step(masked_model, strategy, steps, block):
     lm = masked.ToyMaskedLM(masked_model)
-    s = MaskedSampler(lm, SamplerConfig(steps=steps, strategy=strategy, block_length=block, seed=5),
+    s = MaskedSampler(lm, MaskedSamplerConfig(steps=steps, strategy=strategy, block_length=block, seed=5),
                       torch.full((16, 6), T.MASK_ID))
     blen = block or 6
     per_block = steps // (6 // blen)
@@ -41,7 +42,8 @@ def test_commits_the_expected_number_per_step(masked_model, strategy, steps, blo
 
 def test_low_confidence_commits_the_most_confident(masked_model):
     lm = masked.ToyMaskedLM(masked_model)
-    s = MaskedSampler(lm, SamplerConfig(steps=3, strategy="low-confidence", temperature=0.0), torch.full((8, 6), 13))
+    s = MaskedSampler(lm, MaskedSamplerConfig(steps=3, strategy="low-confidence", temperature=0.0),
+                      torch.full((8, 6), 13))
     out = s.step()
     conf = out.confidence
     for b in range(8):
@@ -51,9 +53,9 @@ def test_low_confidence_commits_the_most_confident(masked_model):
 
 
 def test_same_seed_same_trajectory_and_json_round_trip(masked_model):
-    a = masked.trajectory(masked_model, 6, seed=11, strategy="random")
-    b = masked.trajectory(masked_model, 6, seed=11, strategy="random")
-    c = masked.trajectory(masked_model, 6, seed=12, strategy="random")
+    a = masked.VARIANT.trajectory(masked_model, 6, seed=11, strategy="random")
+    b = masked.VARIANT.trajectory(masked_model, 6, seed=11, strategy="random")
+    c = masked.VARIANT.trajectory(masked_model, 6, seed=12, strategy="random")
     assert a.to_dict() == b.to_dict()
     assert [r.tokens for r in a.records] != [r.tokens for r in c.records] or a.final != c.final
     back = Trajectory.from_json(a.to_json())
@@ -69,14 +71,14 @@ def test_same_seed_same_trajectory_and_json_round_trip(masked_model):
 
 
 def test_temperature_zero_is_deterministic(masked_model):
-    a = masked.trajectory(masked_model, 3, seed=1, strategy="low-confidence", temperature=0.0)
-    b = masked.trajectory(masked_model, 3, seed=2, strategy="low-confidence", temperature=0.0)
+    a = masked.VARIANT.trajectory(masked_model, 3, seed=1, strategy="low-confidence", temperature=0.0)
+    b = masked.VARIANT.trajectory(masked_model, 3, seed=2, strategy="low-confidence", temperature=0.0)
     assert a.final == b.final
 
 
 def test_pinned_positions_stay_and_condition_the_rest(masked_model):
     pinned = {0: T.ID["our"], 1: T.ID["dog"], 2: T.ID["s"]}
-    traj = masked.trajectory(masked_model, 3, seed=0, pinned=pinned, strategy="low-confidence")
+    traj = masked.VARIANT.trajectory(masked_model, 3, seed=0, x_init=masked.canvas(pinned), strategy="low-confidence")
     assert traj.fixed == [0, 1, 2]
     assert traj.final[:3] == [T.ID["our"], T.ID["dog"], T.ID["s"]]
     assert all(i not in (0, 1, 2) for r in traj.records for i in r.committed)
@@ -92,7 +94,7 @@ def test_reuse_of_the_last_output_when_nothing_changed(masked_model):
 
     lm = Counting(masked_model)
     # 24 ancestral steps over 6 positions: many steps reveal nothing
-    s = MaskedSampler(lm, SamplerConfig(steps=24, strategy="ancestral", seed=0), torch.full((1, 6), 13))
+    s = MaskedSampler(lm, MaskedSamplerConfig(steps=24, strategy="ancestral", seed=0), torch.full((1, 6), 13))
     records = []
     while not s.done:
         records.append(s.step())
@@ -101,7 +103,7 @@ def test_reuse_of_the_last_output_when_nothing_changed(masked_model):
     assert s.reused > 0 and s.model_calls <= changed_steps + 1
     # without reuse the samples are identical (same random stream), only slower
     s2 = MaskedSampler(masked.ToyMaskedLM(masked_model),
-                       SamplerConfig(steps=24, strategy="ancestral", seed=0, reuse_output=False),
+                       MaskedSamplerConfig(steps=24, strategy="ancestral", seed=0, reuse_output=False),
                        torch.full((1, 6), 13))
     while not s2.done:
         s2.step()
@@ -118,8 +120,8 @@ def test_guidance_masks_the_prompt_for_the_unconditional_pass(masked_model):
 
     x0 = torch.full((1, 6), T.MASK_ID)
     x0[0, :2] = torch.tensor([T.ID["our"], T.ID["dog"]])
-    cfg = SamplerConfig(steps=4, strategy="low-confidence", cfg_scale=1.5, temperature=0.0)
-    traj = generate_trajectory(Spy(masked_model), cfg, x0, gen_start=2)
+    cfg = MaskedSamplerConfig(steps=4, strategy="low-confidence", cfg_scale=1.5, temperature=0.0)
+    traj = run_trajectory(MaskedSampler(Spy(masked_model), cfg, x0, gen_start=2), "masked", [])
     assert len(seen) == 8  # a conditional and an unconditional pass per step
     assert (seen[1][0, :2] == T.MASK_ID).all() and (seen[0][0, :2] != T.MASK_ID).all()
     assert traj.final[:2] == [T.ID["our"], T.ID["dog"]] and T.MASK_ID not in traj.final
@@ -128,13 +130,13 @@ def test_guidance_masks_the_prompt_for_the_unconditional_pass(masked_model):
 def test_clear_errors_for_bad_settings(masked_model):
     lm = masked.ToyMaskedLM(masked_model)
     with pytest.raises(ValueError, match="divisible by the block length"):
-        MaskedSampler(lm, SamplerConfig(steps=4, block_length=4), torch.full((1, 6), 13))
+        MaskedSampler(lm, MaskedSamplerConfig(steps=4, block_length=4), torch.full((1, 6), 13))
     with pytest.raises(ValueError, match="divisible by the number of blocks"):
-        MaskedSampler(lm, SamplerConfig(steps=3, block_length=3), torch.full((1, 6), 13))
+        MaskedSampler(lm, MaskedSamplerConfig(steps=3, block_length=3), torch.full((1, 6), 13))
     with pytest.raises(ValueError, match="unknown strategy"):
-        MaskedSampler(lm, SamplerConfig(strategy="greedy"), torch.full((1, 6), 13))
+        MaskedSampler(lm, MaskedSamplerConfig(strategy="greedy"), torch.full((1, 6), 13))
     with pytest.raises(ValueError, match="one block"):
-        MaskedSampler(lm, SamplerConfig(steps=2, strategy="ancestral", block_length=3), torch.full((1, 6), 13))
+        MaskedSampler(lm, MaskedSamplerConfig(steps=2, strategy="ancestral", block_length=3), torch.full((1, 6), 13))
     assert plan_blocks(8, 4, 4) == (4, 2, 2)
 
 
@@ -147,7 +149,7 @@ def test_remdm_keeps_the_forward_marginals(masked_model, eta, schedule):
 
     n = 20000
     s = MaskedSampler(masked.ToyMaskedLM(masked_model),
-                      SamplerConfig(steps=6, strategy="ancestral", remask_eta=eta, schedule=schedule, seed=4),
+                      MaskedSamplerConfig(steps=6, strategy="ancestral", remask_eta=eta, schedule=schedule, seed=4),
                       torch.full((n, 6), T.MASK_ID))
     remasked_total = 0
     prev = s.x.clone()
@@ -160,16 +162,16 @@ def test_remdm_keeps_the_forward_marginals(masked_model, eta, schedule):
         assert torch.equal(out.remasked, (prev != T.MASK_ID) & (out.x == T.MASK_ID))
         if not s.done:
             frac = (out.x == T.MASK_ID).double().mean().item()
-            target = 1 - schedules.alpha(out.s, schedule)
+            target = 1 - schedules.get(schedule).alpha(out.s)
             assert abs(frac - target) < 5 * math.sqrt(target * (1 - target) / (n * 6)) + 1e-9
         prev = out.x.clone()
     assert (remasked_total > 0) == (eta > 0)
     assert not (s.x == T.MASK_ID).any()
-    rec = out.record(0)
+    rec = out.to_record(0)
     assert isinstance(rec.remasked, list)
 
 
 def test_remdm_only_with_ancestral(masked_model):
     with pytest.raises(ValueError, match="ancestral"):
-        MaskedSampler(masked.ToyMaskedLM(masked_model), SamplerConfig(strategy="random", remask_eta=0.2),
+        MaskedSampler(masked.ToyMaskedLM(masked_model), MaskedSamplerConfig(strategy="random", remask_eta=0.2),
                       torch.full((1, 6), 13))

@@ -1,4 +1,4 @@
-"""The toy language against its specification (../shared/toy-language.md)."""
+"""The toy language against its specification (docs/toy-language.md)."""
 
 import math
 from fractions import Fraction

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dlm_core import compare, figures  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import validity_reason
+from pages import session_models, shipped_model
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
@@ -15,18 +16,11 @@ def shipped_results():
     return compare.load_results()
 
 
-@st.cache_resource(show_spinner=False)
-def shipped_model(variant: str):
-    from dlm_core import training
-
-    return training.load_checkpoint(training.default_checkpoint(variant))[0]
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def same_seed_trajectories(seed: int, steps: int):
-    from dlm_core import training
+    from dlm_core.variants import VARIANTS
 
-    return {v: training.variant_module(v).trajectory(shipped_model(v), steps, seed) for v in training.VARIANTS}
+    return {name: v.trajectory(shipped_model(name), steps, seed) for name, v in VARIANTS.items()}
 
 
 results = st.session_state.get("compare_results") or shipped_results()
@@ -83,13 +77,13 @@ with c2:
                "(Wang et al. 2025): revealed units can be corrected.")
 
 st.header("One seed, one click: the three variants side by side")
-from dlm_core import training  # noqa: E402 (imported after the table is drawn: it loads torch)
+from dlm_core.variants import VARIANTS  # noqa: E402 (imported after the table is drawn: it loads torch)
 
 c1, c2 = st.columns([1, 3])
 seed = c1.number_input("Seed", 0, 10**6, 0, key="cmp_seed")
 steps = c1.select_slider("Steps", [3, 6, 12, 24], value=6, key="cmp_seed_steps")
 trajs = same_seed_trajectories(int(seed), int(steps))
-cols = st.columns(3)
+cols = st.columns(len(trajs))
 for col, (v, traj) in zip(cols, trajs.items(), strict=True):
     with col:
         st.markdown(f"**{v}** — {validity_reason(traj.final)}")
@@ -98,16 +92,15 @@ for col, (v, traj) in zip(cols, trajs.items(), strict=True):
         st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
 
 st.header("Recompute")
-session_models = st.session_state.get("session_models", {})
-choices = {v: ["shipped"] + [k for k, (vv, _) in session_models.items() if vv == v] for v in training.VARIANTS}
+trained = {v: session_models(v) for v in VARIANTS}
 picked = {}
-cols = st.columns(3)
-for col, v in zip(cols, training.VARIANTS, strict=True):
-    picked[v] = col.selectbox(f"{v} model", choices[v], key=f"cmp_model_{v}")
+cols = st.columns(len(VARIANTS))
+for col, v in zip(cols, VARIANTS, strict=True):
+    picked[v] = col.selectbox(f"{v} model", ["shipped", *trained[v]], key=f"cmp_model_{v}")
 full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     bar = st.progress(0.0, text="Starting ...")
-    models = {v: session_models[p][1] for v, p in picked.items() if p != "shipped"}
+    models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}
     settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
     st.session_state.compare_results = compare.compute(settings, progress=lambda f, t: bar.progress(f, text=t),
                                                        models=models)

@@ -5,7 +5,7 @@ import html
 import streamlit as st
 
 from dlm_core import figures, hf_adapter
-from dlm_core.sampler import STRATEGIES, SamplerConfig
+from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
 from pages import from_query, player, to_query
 
 MASK_GLYPH = "▢"
@@ -86,17 +86,17 @@ def masked_text(text: str) -> str:
 
 
 if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="real_generate"):
-    cfg = SamplerConfig(steps=int(s.real_steps), strategy=s.real_strategy, temperature=float(s.real_temperature),
-                        block_length=int(s.real_block_length), cfg_scale=float(s.real_cfg), seed=int(s.real_seed),
-                        top_k=10)
     bar = st.progress(0.0, text="Generating ...")
 
     def on_step(rec, sampler, text):  # stream: show each step as soon as it is computed
-        bar.progress(rec.step / cfg.steps, text=f"step {rec.step} / {cfg.steps}")
+        bar.progress(rec.step / sampler.config.steps, text=f"step {rec.step} / {sampler.config.steps}")
         live.markdown(f"<div style='font-size:1.2rem;line-height:1.6'>{masked_text(text)}</div>",
                       unsafe_allow_html=True)
 
     try:
+        cfg = MaskedSamplerConfig(steps=int(s.real_steps), strategy=s.real_strategy,
+                                  temperature=float(s.real_temperature), block_length=int(s.real_block_length),
+                                  cfg_scale=float(s.real_cfg), seed=int(s.real_seed), top_k=10)
         new_traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
                                        on_step=on_step)
     except ValueError as e:  # the previous generation (if any) stays below
@@ -115,6 +115,9 @@ if traj is None:
     st.stop()
 
 
+legend = figures.legend_states(traj)
+
+
 def render(k: int) -> None:
     text = traj.text_per_step[k - 1] if k >= 1 else MASK_GLYPH * traj.settings["gen_length"]
     if traj.settings.get("prompt"):
@@ -122,7 +125,7 @@ def render(k: int) -> None:
     st.markdown(f"<div style='font-size:1.2rem;line-height:1.6;padding:8px;border:1px solid #ddd;border-radius:6px'>"
                 f"{masked_text(text)}</div>", unsafe_allow_html=True)
     st.plotly_chart(figures.trajectory_grid(traj, k, max_text_steps=0), key="real_grid", theme=None)
-    st.markdown(figures.legend_html(["mask", "committed_now", "committed_earlier"]), unsafe_allow_html=True)
+    st.markdown(figures.legend_html(legend), unsafe_allow_html=True)
     with st.expander("How? Blocks and guidance"):
         st.markdown(
             "Dashed lines are block boundaries: blocks are filled left to right, each with steps / blocks steps "

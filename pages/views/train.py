@@ -4,6 +4,8 @@ import streamlit as st
 
 from dlm_core import figures, training
 from dlm_core.toy_language import entropy_bits_per_unit
+from dlm_core.variants import VARIANTS
+from pages import add_session_model
 
 H = entropy_bits_per_unit()
 st.title("Train a toy diffusion model, live")
@@ -16,7 +18,7 @@ job = st.session_state.get("train_job")
 busy = job is not None and job.running
 with st.form("train_settings", border=True):
     cols = st.columns(5)
-    variant = cols[0].selectbox("Variant", training.VARIANTS, key="train_variant")
+    variant = cols[0].selectbox("Variant", list(VARIANTS), key="train_variant")
     steps = cols[1].number_input("Steps", 50, 5000, 600, step=50, key="train_steps")
     lr = cols[2].select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="train_lr")
     width = cols[3].select_slider("Width", [32, 64, 128], value=64, key="train_width")
@@ -60,9 +62,8 @@ def live() -> None:
         result = job.result
         label = (f"trained here: {job.cfg.variant}, {result.steps_done} steps, width {job.cfg.d_model}, "
                  f"seed {job.cfg.seed}")
-        models = st.session_state.setdefault("session_models", {})
         if not st.session_state.get("train_registered"):
-            models[label] = (job.cfg.variant, result.model)
+            add_session_model(label, job.cfg.variant, result.model)
             st.session_state.train_registered = True
         last = snap["nelbo"][-1][1] if snap["nelbo"] else float("nan")
         st.success(f"{'Stopped' if snap['stopped'] else 'Done'} after {result.steps_done} steps in "
