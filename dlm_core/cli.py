@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--variant", choices=variants, required=True)
     e.add_argument("--json", action="store_true")
     e.add_argument("--schedule", choices=SCHEDULES, default="linear")
-    e.add_argument("--quick", action="store_true", help="uniform / gaussian: fewer samples, seconds not minutes")
+    e.add_argument("--quick", action="store_true",
+                   help="fewer samples and times: seconds, not minutes (exact numbers are unchanged)")
     e.add_argument("--checkpoint")
     e.set_defaults(func=cmd_eval)
 

@@ -33,10 +33,13 @@ def legend_html(include=STATE_ORDER, pinned: bool = True) -> str:
     return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(chips) + "</div>"
 
 
+LEGEND_ORDER = ("mask", "committed_now", "changed", "committed_earlier", "remasked")  # how a legend reads
+
+
 def legend_states(traj: Trajectory) -> list[str]:
     """The states that occur in a trajectory's cells, in the legend's order: its legend."""
     seen = {state for row in cell_states(traj) for state in row}
-    return [state for state in STATE_ORDER if state in seen]
+    return [state for state in LEGEND_ORDER if state in seen]
 
 
 def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> str:

@@ -40,3 +40,11 @@ def test_grid_uses_the_documented_colours(traj):
     assert figures.STATES["mask"][0] == "#D9D9D9" and figures.STATES["committed_earlier"][0] == "#0072B2"
     texts = [t for tr in fig.data[1:] for t in tr.text]
     assert len(texts) == 6 * (traj.n_steps + 1)
+
+
+def test_the_legend_comes_from_the_trajectory(traj):
+    """The legend lists exactly the states the trajectory's cells use, in one reading order."""
+    expected = (["mask", "committed_now", "committed_earlier"] if traj.mask_id is not None
+                else ["mask", "changed", "committed_earlier"])
+    assert figures.legend_states(traj) == expected
+    assert set(expected) == {state for row in figures.cell_states(traj) for state in row}
