@@ -7,7 +7,7 @@ import streamlit as st
 st.set_page_config(page_title="Diffusion LM visualiser", page_icon=":material/blur_on:", layout="wide")
 
 PAGES = [
-    st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="welcome"),
     st.Page("pages/views/forward.py", title="Forward process", icon=":material/fast_forward:", url_path="forward"),
     st.Page("pages/views/reverse.py", title="Reverse process", icon=":material/fast_rewind:", url_path="reverse"),
     st.Page("pages/views/compare.py", title="Compare variants", icon=":material/compare_arrows:",
@@ -16,4 +16,11 @@ PAGES = [
     st.Page("pages/views/real.py", title="Real model", icon=":material/menu_book:", url_path="real"),
 ]
 
-st.navigation(PAGES).run()
+
+
+def home_alias() -> None:
+    """/home opens Home (the default page lives at /)."""
+    st.switch_page(PAGES[0])
+
+
+st.navigation([*PAGES, st.Page(home_alias, title="Home", url_path="home", visibility="hidden")]).run()

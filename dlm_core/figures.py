@@ -297,6 +297,9 @@ def embedding_paths_figure(traj: Trajectory, k: int, units_2d, proj) -> go.Figur
     return fig
 
 
+EMBEDDING_FRAME = 2.5  # half-width of the Forward page's embedding view (units have norm 1)
+
+
 def forward_embedding_figure(view: dict, x0, vocab) -> go.Figure:
     """Gaussian forward process: clean points E[x] and the noisy z_t / alpha drifting away from them."""
     fig = go.Figure()
@@ -305,10 +308,18 @@ def forward_embedding_figure(view: dict, x0, vocab) -> go.Figure:
     for i in range(len(x0)):
         fig.add_trace(go.Scatter(x=[clean[i, 0], noisy[i, 0]], y=[clean[i, 1], noisy[i, 1]], mode="lines",
                                  line={"color": "#999999", "dash": "dot"}, showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=noisy[:, 0], y=noisy[:, 1], mode="markers+text", name="noisy z_t / α (6 positions)",
+    # fixed axes: the units' labels stay readable at any t; a point beyond the frame sits on its edge
+    lim = EMBEDDING_FRAME
+    shown = np.clip(noisy, -0.97 * lim, 0.97 * lim)
+    off = np.any(np.abs(noisy) > 0.97 * lim, axis=1)
+    fig.add_trace(go.Scatter(x=shown[:, 0], y=shown[:, 1], mode="markers+text", name="noisy z_t / α (6 positions)",
                              text=[str(i + 1) for i in range(len(x0))], textposition="middle center",
-                             marker={"size": 20, "color": STATES["changed"][0]}, textfont={"color": "#FFFFFF"}))
-    lim = max(2.0, float(np.abs(noisy).max()) * 1.1)
+                             marker={"size": 20, "color": STATES["changed"][0],
+                                     "symbol": ["diamond-wide" if o else "circle" for o in off]},
+                             textfont={"color": "#FFFFFF"}))
+    if off.any():
+        fig.add_annotation(text="◆ on the edge: further out than the frame", x=0, y=-lim, showarrow=False,
+                           yanchor="bottom", font={"size": 12, "color": "#555"})
     fig.update_xaxes(range=[-lim, lim])
     fig.update_yaxes(range=[-lim, lim], scaleanchor="x", scaleratio=1)
     fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10})

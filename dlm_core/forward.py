@@ -7,7 +7,14 @@ in forward words: clean, or corrupted by the noise.
 
 from __future__ import annotations
 
+import numpy as np
+
+from .trajectory import StepRecord, Trajectory
 from .variants import get
+
+# the Forward page's words for the stage's colours: the same colours, forward meanings
+FORWARD_WORDS = {"committed_earlier": "clean (still the sentence's unit)", "committed_now": "corrupted at this t",
+                 "mask": "corrupted earlier"}
 
 PRESETS = (
     "dog s are our friend s",
@@ -33,3 +40,25 @@ def forward_view(variant: str, x0: tuple[int, ...], t: float, seed: int = 0, sch
 def schedule_curve(variant: str, schedule: str = "linear", model=None, n: int = 201) -> dict:
     """The noise schedule of a variant over t in [0, 1] (curves by label)."""
     return get(variant).schedule_curve(model, schedule, n)
+
+
+def forward_sweep(variant: str, x0: tuple[int, ...], seed: int = 0, schedule: str = "linear", model=None,
+                  n: int = 20) -> tuple[Trajectory, list[list[str]], np.ndarray]:
+    """z_t of one sentence at t = 0, 1/n, ..., 1 with the same random draws at every t (so a position,
+    once corrupted, stays corrupted as t grows), as a trajectory for the stage; with each position's
+    forward state (clean / corrupted now / corrupted earlier) and the times."""
+    v = get(variant)
+    ts = np.linspace(0.0, 1.0, n + 1)
+    views = [forward_view(variant, x0, float(t), seed, schedule, model) for t in ts]
+    corrupted = [[state != "committed_earlier" for state in view["states"]] for view in views]
+    states = [["committed_earlier"] * len(x0)]
+    for k in range(1, n + 1):
+        states.append(["committed_earlier" if not c else "mask" if corrupted[k - 1][i] else "committed_now"
+                       for i, c in enumerate(corrupted[k])])
+    traj = Trajectory(variant=variant, vocab=list(v.vocab), mask_id=v.mask_id, initial=list(views[0]["tokens"]),
+                      settings={"forward": True, "seed": seed, "schedule": schedule})
+    for k in range(1, n + 1):
+        now = [i for i in range(len(x0)) if states[k][i] == "committed_now"]
+        traj.records.append(StepRecord(step=k, t=float(ts[k - 1]), s=float(ts[k]), tokens=list(views[k]["tokens"]),
+                                       changed=now))
+    return traj, states, ts

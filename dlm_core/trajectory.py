@@ -93,3 +93,41 @@ class Trajectory:
     @classmethod
     def from_json(cls, text: str) -> Trajectory:
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, text: str | bytes) -> Trajectory:
+        """A trajectory from a shared JSON file, checked: a clear ValueError for anything else."""
+        try:
+            d = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"this file is not JSON ({e})") from e
+        if not isinstance(d, dict) or not {"variant", "vocab", "initial", "records"} <= set(d):
+            raise ValueError("this JSON is not a trajectory (it needs variant, vocab, initial and records)")
+        try:
+            traj = cls.from_dict(d)
+        except TypeError as e:
+            raise ValueError(f"this JSON is not a trajectory ({e})") from e
+        traj.check()
+        return traj
+
+    def check(self) -> None:
+        """Raise ValueError unless the records fit together: lengths, ids, positions, step numbers."""
+        n = len(self.initial)
+        if not isinstance(self.vocab, (list, dict)) or not self.vocab:
+            raise ValueError("the trajectory has no vocabulary")
+        if not 0 < n <= 4096 or len(self.records) > 4096:
+            raise ValueError(f"a trajectory of {n} positions and {len(self.records)} steps is out of range")
+        known = range(len(self.vocab)) if isinstance(self.vocab, list) else {int(k) for k in self.vocab}
+        rows = [self.initial] + [r.tokens for r in self.records]
+        for k, row in enumerate(rows):
+            if len(row) != n or not all(isinstance(i, int) and i in known for i in row):
+                raise ValueError(f"step {k} of the trajectory has ids that are not in its vocabulary")
+        for k, r in enumerate(self.records, start=1):
+            if r.step != k:
+                raise ValueError(f"record {k} says it is step {r.step}")
+            if any(not isinstance(i, int) or not 0 <= i < n for i in (*r.committed, *r.changed, *r.remasked)):
+                raise ValueError(f"step {k} names positions outside the sequence")
+            if r.nearest is not None and (len(r.nearest) != n or any(i not in known for i in r.nearest)):
+                raise ValueError(f"step {k} has nearest units that are not in the vocabulary")
+        if any(not isinstance(i, int) or not 0 <= i < n for i in self.fixed):
+            raise ValueError("the pinned positions are outside the sequence")

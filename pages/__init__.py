@@ -7,22 +7,55 @@ from __future__ import annotations
 
 import streamlit as st
 
-SPEEDS = {"slow (1.5 s/step)": 1.5, "normal (0.8 s/step)": 0.8, "fast (0.3 s/step)": 0.3}
+SPEEDS = {"slow (1.5 s/step)": 1.5, "normal (0.8 s/step)": 0.8, "fast (0.3 s/step)": 0.3,
+          "very fast (0.15 s/step)": 0.15}
 
 
-def from_query(key: str, default, cast=str, choices=None):
-    """Initialise session_state[key] from the URL (?key=value) once, else from `default`."""
+def md_escape(text: str) -> str:
+    """Text from a URL, a file or a model, safe inside Markdown (no links, no HTML, no formatting)."""
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in str(text))
+
+
+def _note(key: str, raw, value, why: str) -> None:
+    notes = st.session_state.setdefault("_url_notes", [])
+    notes.append(f"{md_escape(key)} = {md_escape(repr(str(raw))[:60])} {why}: using {md_escape(value)}")
+
+
+def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None):
+    """Initialise session_state[key] from the URL (?key=value) once, else from `default`.
+
+    A value that cannot be read falls back to the default, a number out of [lo, hi] is clamped
+    and an unknown choice falls back; each such change is noted for `url_notices()` to say."""
     if key not in st.session_state:
         value = default
         if key in st.query_params:
+            raw = st.query_params[key]
             try:
-                value = cast(st.query_params[key])
-            except (TypeError, ValueError):
+                value = cast(raw)
+                if isinstance(value, float) and value != value:  # NaN
+                    raise ValueError(raw)
+            except (TypeError, ValueError, OverflowError):
                 value = default
-        if choices is not None and value not in choices:
-            value = default
+                _note(key, raw, value, "is not a valid value")
+            else:
+                if lo is not None and value < lo:
+                    value = lo
+                    _note(key, raw, value, f"is below the smallest allowed value ({lo})")
+                elif hi is not None and value > hi:
+                    value = hi
+                    _note(key, raw, value, f"is above the largest allowed value ({hi})")
+                if choices is not None and value not in choices:
+                    value = default
+                    _note(key, raw, value, "is not one of the choices")
         st.session_state[key] = value
     return st.session_state[key]
+
+
+def url_notices() -> None:
+    """Say which values of the link were changed (once), instead of failing or resetting silently."""
+    notes = st.session_state.pop("_url_notes", [])
+    if notes:
+        st.info("Some settings in the link were changed: " + "; ".join(notes) + ".", icon=":material/link:")
 
 
 def _bool(text: str) -> bool:
@@ -117,12 +150,17 @@ def add_session_model(label: str, variant: str, model) -> None:
 # -------------------------------------------------------------------- sampler controls
 
 
-def variant_picker(key: str):
-    """A selectbox over the registered variants, kept in the URL under `key`; returns the Variant."""
+def variant_picker(key: str, steps_key: str | None = None):
+    """A selectbox over the registered variants, kept in the URL under `key`; returns the Variant.
+    Switching variant sets `steps_key` (if given) to the new variant's own default number of steps."""
     from dlm_core.variants import VARIANTS
 
+    def _switched():
+        if steps_key:
+            st.session_state[steps_key] = VARIANTS[st.session_state[key]].default_steps
+
     from_query(key, next(iter(VARIANTS)), choices=list(VARIANTS))
-    st.selectbox("Variant", list(VARIANTS), key=key)
+    st.selectbox("Variant", list(VARIANTS), key=key, on_change=_switched)
     return VARIANTS[st.session_state[key]]
 
 
@@ -146,7 +184,7 @@ def sampler_controls(config_class) -> tuple[dict, list[str]]:
             from_query(key, start, _bool)
             st.toggle(opt.label, key=key, disabled=disabled, help=opt.help or None)
         else:
-            from_query(key, float(start), float)
+            from_query(key, float(start), float, lo=float(opt.lo), hi=float(opt.hi))
             st.slider(opt.label, float(opt.lo), float(opt.hi), step=opt.step, key=key, disabled=disabled,
                       help=opt.help or None)
         values[name] = st.session_state[key]
@@ -156,3 +194,70 @@ def sampler_controls(config_class) -> tuple[dict, list[str]]:
         off = default if opt.off_value is UNSET else opt.off_value
         options[name] = values[name] if option_active(opt, values) else off
     return options, keys
+
+
+# ------------------------------------------------------------------------ the stage
+
+_PLAYER = {}
+
+
+def _player_component():
+    """The browser player (assets/player), registered once per server."""
+    if "renderer" not in _PLAYER:
+        from dlm_core.exports_html import player_assets
+
+        js, css = player_assets()
+        _PLAYER["renderer"] = st.components.v2.component("dlm_stage", js=js, css=css)
+    return _PLAYER["renderer"]
+
+
+def stage(data: dict, key: str) -> int:
+    """Draw a trajectory on the browser player (dlm_core.stage.stage_data). Scrubbing and playing
+    run in the browser; the step it shows is reported back when playback is paused. Returns it."""
+    result = _player_component()(key=f"{key}-{data['id']}", data=data, default={"step": data["start"]},
+                                 on_step_change=lambda: None, height="content")
+    step = result.get("step") if hasattr(result, "get") else getattr(result, "step", None)
+    return data["start"] if step is None else max(0, min(int(step), data["T"]))
+
+
+# -------------------------------------------------------------------- export and import
+
+
+def export_buttons(traj, k: int, name: str) -> None:
+    """Downloads for slides, from any trajectory: GIF of the stage, standalone HTML player, PNG of
+    step k, JSON. The files are made when a button is pressed."""
+    from dlm_core import exports
+    from dlm_core.exports_html import standalone_html
+
+    st.caption("Export for slides: the animation (GIF), a player that works offline (HTML), this step (PNG), "
+               "or the data (JSON, which opens again here).")
+    c = st.columns(4)
+    c[0].download_button("Animated GIF", lambda: exports.trajectory_gif(traj), file_name=f"{name}.gif",
+                         mime="image/gif", icon=":material/gif_box:", key=f"{name}_gif", on_click="ignore")
+    c[1].download_button("Offline player (HTML)", lambda: standalone_html(traj, title=name),
+                         file_name=f"{name}.html", mime="text/html", icon=":material/html:", key=f"{name}_html",
+                         on_click="ignore")
+    c[2].download_button(f"Step {k} (PNG)", lambda: exports.step_png(traj, k), file_name=f"{name}-step{k}.png",
+                         mime="image/png", icon=":material/image:", key=f"{name}_png", on_click="ignore")
+    c[3].download_button("Trajectory (JSON)", traj.to_json(), file_name=f"{name}.json", mime="application/json",
+                         icon=":material/data_object:", key=f"{name}_json", on_click="ignore")
+
+
+def import_trajectory(key: str):
+    """A trajectory JSON someone shared, to replay on the stage (None: none opened). A file that is
+    not a valid trajectory gets a clear message; its text is never drawn as HTML."""
+    from dlm_core.trajectory import Trajectory
+
+    with st.sidebar.expander("Open a shared trajectory"):
+        up = st.file_uploader("Trajectory (JSON)", type=["json"], key=key,
+                              help="A file exported with “Trajectory (JSON)”: it replays here as it was.")
+    if up is None:
+        return None
+    try:
+        traj = Trajectory.load(up.getvalue())
+    except ValueError as e:
+        st.error(f"{md_escape(up.name)} could not be opened: {md_escape(e)}")
+        return None
+    st.info(f"Showing the trajectory from {md_escape(up.name)} ({traj.n_steps} steps). Remove the file in the "
+            "sidebar to go back to the sampler.", icon=":material/upload_file:")
+    return traj

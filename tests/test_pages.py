@@ -25,14 +25,25 @@ def button(at, key):
     return next(b for b in at.button if b.key == key)
 
 
-def shown_units(at) -> list[str]:
-    """The units of the big sequence view (first markdown that holds chips)."""
-    import re
+def stage_of(at) -> dict:
+    """What the page hands the browser player (dlm_core.stage.stage_data)."""
+    import json
 
-    for md in at.markdown:
-        if "font-size:1.6rem" in md.value:
-            return re.findall(r">([^<]+)</span>", md.value)
-    raise AssertionError("no sequence view on the page")
+    stages = at.get("bidi_component")
+    assert len(stages) == 1, f"expected one stage, found {len(stages)}"
+    return json.loads(stages[0].proto.json)
+
+
+def shown_units(at, k: int | None = None) -> list[str]:
+    """The units the stage shows at step k (default: the step it starts on)."""
+    d = stage_of(at)
+    k = d["start"] if k is None else k
+    return [d["texts"][str(i)] for i in d["tokens"][k]]
+
+
+def states_at(at, k: int) -> list[str]:
+    d = stage_of(at)
+    return [d["state_list"][int(c)]["key"] for c in d["states"][k]]
 
 
 def test_home_renders_the_exact_numbers():
@@ -43,34 +54,23 @@ def test_home_renders_the_exact_numbers():
     assert any("Wheel of Fortune" in md.value for md in at.markdown)
 
 
-def test_reverse_page_transport_and_slider():
+def test_reverse_page_hands_the_whole_trajectory_to_the_stage():
     at = open_page("pages/views/reverse.py")
-    slider = at.slider(key="rev_step")
-    assert slider.value == 6 and slider.max == 6  # opens on the finished sentence
+    d = stage_of(at)
+    assert d["T"] == 6 and d["start"] == 6 and d["N"] == 6  # opens on the finished sentence
     assert "[MASK]" not in shown_units(at)
-    button(at, "rev_first").click().run()
-    assert at.slider(key="rev_step").value == 0 and shown_units(at) == ["[MASK]"] * 6
-    button(at, "rev_next").click().run()
-    button(at, "rev_next").click().run()
-    assert at.slider(key="rev_step").value == 2
-    assert shown_units(at).count("[MASK]") == 4  # low-confidence, 6 steps: one unit per step
-    button(at, "rev_prev").click().run()
-    assert at.slider(key="rev_step").value == 1
-    at.slider(key="rev_step").set_value(5).run()
-    assert not at.exception and shown_units(at).count("[MASK]") == 1
-    button(at, "rev_last").click().run()
-    assert at.slider(key="rev_step").value == 6
+    assert shown_units(at, 0) == ["[MASK]"] * 6 and states_at(at, 0) == ["mask"] * 6
+    for k in range(1, 7):  # low-confidence, 6 steps: one unit per step, in the player's data
+        assert shown_units(at, k).count("[MASK]") == 6 - k and d["commits"][k] == 1
+    assert [d["state_list"][c]["key"] for c in d["legend"]] == ["mask", "committed_now", "committed_earlier"]
+    assert any("at step 6" in h.value for h in at.subheader)
 
 
-def test_play_advances_and_pause_stops():
-    at = open_page("pages/views/reverse.py")
-    button(at, "rev_first").click().run()
-    button(at, "rev_play").click().run()
-    assert at.session_state["rev_playing"] is True
-    assert at.slider(key="rev_step").value == 1  # the first frame advanced one step
-    assert button(at, "rev_play").label == "Pause"
-    button(at, "rev_play").click().run()
-    assert at.session_state["rev_playing"] is False and button(at, "rev_play").label == "Play"
+def test_the_views_follow_the_step_in_the_link():
+    at = open_page("pages/views/reverse.py", {"step": "2", "pos": "3"})
+    assert stage_of(at)["start"] == 2 and at.selectbox(key="pos").value == 3
+    assert any("at step 2" in h.value for h in at.subheader)
+    assert not any("valid sentence" in m.value for m in at.success)  # the verdict waits for the last step
 
 
 def test_strategy_steps_and_blocks_change_the_trajectory():
@@ -78,15 +78,12 @@ def test_strategy_steps_and_blocks_change_the_trajectory():
     at.selectbox(key="strategy").set_value("ancestral").run()
     assert not at.exception
     at.slider(key="steps").set_value(12).run()
-    assert at.slider(key="rev_step").max == 12 and not at.exception
+    assert stage_of(at)["T"] == 12 and not at.exception
     at.selectbox(key="strategy").set_value("margin").run()
     at.slider(key="steps").set_value(4).run()
     at.selectbox(key="block_length").set_value(3).run()
-    assert not at.exception and at.slider(key="rev_step").max == 4
-    button(at, "rev_first").click().run()
-    button(at, "rev_next").click().run()
-    button(at, "rev_next").click().run()
-    units = shown_units(at)  # 2 steps per block of 3: the first block is done, the second untouched
+    assert not at.exception and stage_of(at)["T"] == 4
+    units = shown_units(at, 2)  # 2 steps per block of 3: the first block is done, the second untouched
     assert "[MASK]" not in units[:3] and units[3:] == ["[MASK]"] * 3
     at.slider(key="steps").set_value(3).run()  # 3 steps cannot be split over 2 blocks
     assert not at.exception and any("divisible" in e.value for e in at.error)
@@ -117,9 +114,12 @@ def test_real_model_page_generates_replays_and_reports_errors(tmp_path):
     button(at, "real_generate").click().run()
     assert not at.exception, at.exception
     traj = at.session_state["real_traj"]
-    assert traj.n_steps == 4 and at.slider(key="rev_real_step").value == 4
-    at.slider(key="rev_real_step").set_value(2).run()
-    assert not at.exception and at.slider(key="rev_real_step").value == 2
+    d = stage_of(at)
+    assert traj.n_steps == 4 and d["T"] == 4 and d["start"] == 4 and d["kind"] == "text"
+    assert d["rows"] == list(range(traj.gen_start, traj.gen_start + 8))  # the generated part; prompt rows hidden
+    assert at.number_input(key="real_pos").value == traj.gen_start + 1  # numbered as the grid's rows
+    at.toggle(key="real_prompt_rows").set_value(True).run()
+    assert not at.exception and stage_of(at)["rows"] == list(range(traj.length))
     # an error case: a prompt that does not fit the model's 64 positions
     at.session_state["real_gen_length"] = 200
     at.session_state["real_block_length"] = 200
@@ -154,9 +154,9 @@ def test_train_page_runs_to_completion_and_the_model_is_offered_on_reverse():
     assert len(labels) == 1 and "masked" in labels[0]
     at.switch_page("pages/views/reverse.py")
     at.run()
-    assert labels[0] in at.selectbox(key="model_label").options
-    at.selectbox(key="model_label").set_value(labels[0]).run()
-    assert not at.exception and at.slider(key="rev_step").max == at.slider(key="steps").value
+    assert labels[0] in at.selectbox(key="model").options
+    at.selectbox(key="model").set_value(labels[0]).run()
+    assert not at.exception and stage_of(at)["T"] == at.slider(key="steps").value
 
 
 def test_train_page_stop_in_the_middle():
@@ -184,19 +184,24 @@ def test_train_page_stop_in_the_middle():
 def test_reverse_page_for_uniform_and_gaussian(variant):
     at = open_page("pages/views/reverse.py", {"variant": variant})
     assert at.selectbox(key="variant").value == variant
-    assert at.slider(key="rev_step").max == at.slider(key="steps").value == 24
-    button(at, "rev_first").click().run()
-    assert shown_units(at) and not at.exception
-    for _ in range(3):
-        button(at, "rev_next").click().run()
-    assert at.slider(key="rev_step").value == 3 and not at.exception
+    assert stage_of(at)["T"] == at.slider(key="steps").value == 24
+    at = open_page("pages/views/reverse.py", {"variant": variant, "step": "3"})
+    assert stage_of(at)["start"] == 3 and shown_units(at) and not at.exception
+    assert "changed" in states_at(at, 1)  # self-correction: units change at every step
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) >= (4 if variant == "gaussian" else 3)
     if variant == "gaussian":
         at.toggle(key="clamp").set_value(True).run()
         assert not at.exception
     at.slider(key="steps").set_value(6).run()
-    assert not at.exception and at.slider(key="rev_step").max == 6
+    assert not at.exception and stage_of(at)["T"] == 6
+
+
+def test_switching_variant_applies_its_default_steps():
+    at = open_page("pages/views/reverse.py")
+    assert at.slider(key="steps").value == 6
+    at.selectbox(key="variant").set_value("gaussian").run()
+    assert not at.exception and at.slider(key="steps").value == 24 and stage_of(at)["T"] == 24
 
 
 @pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
@@ -243,10 +248,9 @@ def test_reverse_page_shows_remasking(masked_model):
     k = next(r.step for r in traj.records if r.remasked)  # a step that re-masks something
     at = open_page("pages/views/reverse.py", {"strategy": "ancestral", "steps": "12", "eta": "0.4", "seed": "2"})
     assert at.slider(key="eta").value == 0.4 and not at.exception
-    assert any("re-masked at this step" in md.value for md in at.markdown)
-    at.slider(key="rev_step").set_value(k).run()
-    seq = next(md.value for md in at.markdown if "font-size:1.6rem" in md.value)
-    assert seq.count("#CC79A7") == len(traj.records[k - 1].remasked)
+    d = stage_of(at)
+    assert "re-masked at this step (ReMDM)" in [d["state_list"][c]["label"] for c in d["legend"]]
+    assert states_at(at, k).count("remasked") == len(traj.records[k - 1].remasked)
 
 
 def test_real_model_page_with_the_embedded_default():

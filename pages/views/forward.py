@@ -1,14 +1,28 @@
-"""Forward process: corrupt a sentence to time t with each variant's noise."""
+"""Forward process: corrupt a sentence with each variant's noise, from t = 0 (data) to t = 1 (noise).
+
+The stage sweeps t in the browser (scrub, play, keys); the views below follow the t it reports."""
 
 import streamlit as st
 
 from dlm_core import figures, forward
 from dlm_core.schedules import SCHEDULES
+from dlm_core.stage import stage_data
 from dlm_core.toy_language import decode, encode, validity_reason
-from pages import from_query, shipped_model, to_query, variant_picker
+from dlm_core.variants import VARIANTS
+from pages import _bool, from_query, shipped_model, stage, to_query, url_notices, variant_picker
+
+LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sweep(variant: str, sentence: str, seed: int, schedule: str):
+    model = shipped_model(variant) if VARIANTS[variant].needs_model_for_forward() else None
+    return forward.forward_sweep(variant, encode(sentence), seed, schedule, model, LEVELS)
+
 
 st.title("Forward process: how each kind of noise destroys a sentence")
-st.caption("Training teaches a model to undo exactly this corruption. Move t from 0 (data) to 1 (pure noise).")
+st.caption("Training teaches a model to undo exactly this corruption. Scrub or play t from 0 (data) to 1 "
+           "(pure noise): the same random draws are used at every t, so you see the noise grow.")
 
 with st.sidebar:
     st.header("Corruption")
@@ -19,27 +33,29 @@ with st.sidebar:
     from_query("fwd_schedule", "linear", choices=SCHEDULES)
     st.selectbox("Schedule α_t", SCHEDULES, key="fwd_schedule", disabled=len(variant.forward_schedules) < 2,
                  help="Which schedules apply depends on the variant.")
-    from_query("fwd_seed", 0, int)
+    from_query("fwd_seed", 0, int, lo=0, hi=10**6)
     st.number_input("Seed (which corruption is drawn)", 0, 10**6, key="fwd_seed")
-    to_query(["fwd_variant", "fwd_sentence", "fwd_schedule", "fwd_seed"])
+    from_query("present", False, _bool)
 
 s = st.session_state
 schedule = s.fwd_schedule if s.fwd_schedule in variant.forward_schedules else "linear"
-from_query("fwd_t", 0.5, float)
-t = st.slider("t", 0.0, 1.0, step=0.01, key="fwd_t", help="0 = the clean sentence, 1 = pure noise")
-to_query(["fwd_t"])
+from_query("fwd_t", 0.5, float, lo=0.0, hi=1.0)
 x0 = encode(s.fwd_sentence)
+traj, states, ts = sweep(variant.name, s.fwd_sentence, int(s.fwd_seed), schedule)
+data = stage_data(traj, title=f"{variant.name} noise on “{s.fwd_sentence}”", start=round(float(s.fwd_t) * LEVELS),
+                  interval_s=0.3, present=bool(s.present), words=forward.FORWARD_WORDS, step_name="noise level",
+                  states=states)
+k = stage(data, key="fwd_stage")
+t = float(ts[k])
+s.fwd_t = t
+to_query(["fwd_variant", "fwd_sentence", "fwd_schedule", "fwd_seed", "fwd_t"])
+url_notices()
+
 model = shipped_model(variant.name) if variant.needs_model_for_forward() else None
 view = forward.forward_view(variant.name, x0, t, seed=s.fwd_seed, schedule=schedule, model=model)
-absorbing = variant.mask_id is not None
-
-st.markdown(f"**Clean:** `{decode(x0)}`")
-shown = [variant.vocab[u] for u in view["tokens"]]
-st.markdown(figures.chips_html(shown, view["states"]), unsafe_allow_html=True)
-legend = ["mask" if absorbing else "changed", "committed_earlier"]
-st.markdown(figures.legend_html(legend, pinned=False), unsafe_allow_html=True)
+st.markdown(f"**Clean:** `{decode(x0)}` · **t = {t:.2f}** (noise level {k} of {LEVELS})")
 st.caption(f"One draw of z_t at t = {t:.2f} (seed {s.fwd_seed})"
-           + ("" if absorbing else f"; as a sentence it is: {validity_reason(view['tokens'])}")
+           + ("" if variant.mask_id is not None else f"; as a sentence it is: {validity_reason(view['tokens'])}")
            + (". Each position is shown as the unit nearest to z_t / α." if "units_2d" in view else "."))
 
 left, right = st.columns([3, 2])

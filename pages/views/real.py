@@ -6,7 +6,10 @@ import streamlit as st
 
 from dlm_core import figures, hf_adapter
 from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
-from pages import from_query, player, to_query
+from dlm_core.stage import stage_data
+from pages import SPEEDS, _bool, export_buttons, from_query, md_escape, stage, to_query, url_notices
+
+SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
 MASK_GLYPH = "▢"
 
@@ -23,43 +26,53 @@ st.caption(
     "(offline, CPU), a hub checkpoint, or any local path."
 )
 
+SOURCES = ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"]
+PROMPT = "to be or not to be, that is the"
+
 with st.sidebar:
     st.header("Model")
-    source = st.radio("Model", ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"],
-                      key="real_source", label_visibility="collapsed")
-    if source == "Suggested hub checkpoint":
+    from_query("real_source", SOURCES[0], choices=SOURCES)
+    source = st.radio("Model", SOURCES, key="real_source", label_visibility="collapsed")
+    if source == SOURCES[1]:
+        from_query("real_suggested", next(iter(hf_adapter.SUGGESTED)), choices=list(hf_adapter.SUGGESTED))
         name = st.selectbox("Checkpoint", list(hf_adapter.SUGGESTED), key="real_suggested",
                             format_func=lambda n: f"{n} ({hf_adapter.SUGGESTED[n]})")
-    elif source == "Hub id or local path":
+    elif source == SOURCES[2]:
+        from_query("real_custom", "", lambda v: str(v)[:300])
         name = st.text_input("Hub id or local path", key="real_custom", placeholder="org/model or /path/to/model")
     else:
         name = ""
+    # never taken from a link: running a checkpoint's own code is the user's explicit choice, here
     trust = st.checkbox("Allow remote code", key="real_trust", help=hf_adapter.REMOTE_CODE_WARNING)
     if trust:
         st.warning(hf_adapter.REMOTE_CODE_WARNING)
 
     st.header("Sampler")
-    from_query("real_gen_length", 64, int)
+    from_query("real_gen_length", 64, int, lo=4, hi=512)
     st.number_input("Generation length (tokens)", 4, 512, key="real_gen_length", step=4)
-    from_query("real_steps", 32, int)
+    from_query("real_steps", 32, int, lo=1, hi=512)
     st.number_input("Steps", 1, 512, key="real_steps")
-    from_query("real_block_length", 64, int)
+    from_query("real_block_length", 64, int, lo=1, hi=512)
     st.number_input("Block length", 1, 512, key="real_block_length",
                     help="Semi-autoregressive blocks, filled left to right. Must divide the generation length.")
     strategies = [s for s in STRATEGIES if s != "ancestral"]
     from_query("real_strategy", "low-confidence", choices=strategies)
     st.selectbox("Strategy", strategies, key="real_strategy")
-    from_query("real_temperature", 1.0, float)
+    from_query("real_temperature", 1.0, float, lo=0.0, hi=2.0)
     st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature",
               help="0 = always the most likely token (LLaDA's default); a small model like the embedded one then "
                    "falls into repetition, so the default here is 1.")
-    from_query("real_cfg", 0.0, float)
+    from_query("real_cfg", 0.0, float, lo=0.0, hi=3.0)
     st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
-    from_query("real_seed", 0, int)
+    from_query("real_seed", 0, int, lo=0, hi=10**6)
     st.number_input("Seed", 0, 10**6, key="real_seed")
+    from_query("real_suppress_eos", False, _bool)
     st.checkbox("Suppress end-of-sequence tokens", key="real_suppress_eos")
-    to_query(["real_gen_length", "real_steps", "real_block_length", "real_strategy", "real_temperature", "real_cfg",
-              "real_seed"])
+    from_query("real_speed", 0.3, float, choices=list(SPEEDS.values()))
+    st.selectbox("Replay speed", list(SPEEDS.values()), key="real_speed", format_func=lambda v: SPEED_NAMES[v])
+    from_query("real_prompt_rows", False, _bool)
+    st.toggle("Show the prompt's rows in the grid", key="real_prompt_rows")
+    from_query("present", False, _bool)
 
 s = st.session_state
 with st.status("Model", expanded=False) as status:
@@ -71,12 +84,19 @@ with st.status("Model", expanded=False) as status:
     except hf_adapter.ModelLoadError as e:
         status.update(label="The model could not be loaded", state="error", expanded=True)
         st.error(str(e))
+        url_notices()
         st.stop()
 
+from_query("real_uncond", False, _bool)
 unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
+from_query("real_prompt", PROMPT, lambda v: str(v)[:2000])
 prompt = "" if unconditional else st.text_area(
     "Prompt" + (" (the model's chat template is applied)" if lm.has_chat_template else ""),
-    key="real_prompt", value="to be or not to be, that is the", height=80)
+    key="real_prompt", height=80)
+to_query(["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
+          "real_strategy", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos", "real_speed",
+          "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"])
+url_notices()
 
 live = st.empty()
 
@@ -106,48 +126,46 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
     live.empty()
     if new_traj is not None:
         s.real_traj = new_traj
-        s.rev_real_step = new_traj.n_steps
+        s.real_step = new_traj.n_steps
 
 traj = s.get("real_traj")
 if traj is None:
     st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
-            "then the transport bar replays it.")
+            "then the stage replays it.")
     st.stop()
 
+gen_end = traj.gen_start + traj.settings["gen_length"]
+rows = list(range(traj.length)) if s.real_prompt_rows else list(range(traj.gen_start, gen_end))
+from_query("real_step", traj.n_steps, int, lo=0, hi=traj.n_steps)
+s.real_step = min(max(int(s.real_step), 0), traj.n_steps)
+if traj.settings.get("prompt"):
+    st.markdown(f"**Prompt:** {md_escape(traj.settings['prompt'])}")
+data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_step, interval_s=s.real_speed,
+                  present=bool(s.present), rows=rows)
+k = stage(data, key="real_stage")
+s.real_step = k
+with st.expander("How? Blocks and guidance"):
+    st.markdown(
+        "Coloured text: each token in the colour of its state at this step (the prompt underlined). Dashed lines "
+        "in the grid are block boundaries: blocks are filled left to right, each with steps / blocks steps "
+        "(semi-autoregressive, LLaDA). Guidance: the unconditional pass masks the prompt, and the logits used "
+        "are $u + (w + 1)(c - u)$ (Nie et al. 2024). Hover over the grid to read a token."
+    )
+left, right = st.columns(2)
+with left:
+    st.subheader(f"Top-k of one position at step {k}")
+    first, last = traj.gen_start + 1, gen_end
+    from_query("real_pos", first, int, lo=first, hi=last)
+    s.real_pos = min(max(int(s.real_pos), first), last)
+    pos = st.number_input("Position (numbered as the grid's rows)", first, last, key="real_pos")
+    if k == 0:
+        st.info("Step 0 is the empty canvas; move to step 1 or later.")
+    else:
+        st.plotly_chart(figures.distribution_bar(traj, k, int(pos) - 1), key="real_dist")
+        st.caption(f"The model's top 10 at position {pos}, step {k}; outlined: the token after the step.")
+with right:
+    st.subheader("Confidence of each commit")
+    st.plotly_chart(figures.confidence_figure(traj, k), key="real_conf")
+    st.caption("The score each committed token had when it was chosen.")
 
-legend = figures.legend_states(traj)
-
-
-def render(k: int) -> None:
-    text = traj.text_per_step[k - 1] if k >= 1 else MASK_GLYPH * traj.settings["gen_length"]
-    if traj.settings.get("prompt"):
-        st.markdown(f"**Prompt:** {html.escape(traj.settings['prompt'])}")
-    st.markdown(f"<div style='font-size:1.2rem;line-height:1.6;padding:8px;border:1px solid #ddd;border-radius:6px'>"
-                f"{masked_text(text)}</div>", unsafe_allow_html=True)
-    st.plotly_chart(figures.trajectory_grid(traj, k, max_text_steps=0), key="real_grid", theme=None)
-    st.markdown(figures.legend_html(legend), unsafe_allow_html=True)
-    with st.expander("How? Blocks and guidance"):
-        st.markdown(
-            "Dashed lines are block boundaries: blocks are filled left to right, each with steps / blocks steps "
-            "(semi-autoregressive, LLaDA). Guidance: the unconditional pass masks the prompt, and the logits used "
-            "are $u + (w + 1)(c - u)$ (Nie et al. 2024)."
-        )
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Top-k of one position")
-        first, last = traj.gen_start, traj.gen_start + traj.settings["gen_length"] - 1
-        pos = st.number_input("Position", first, last, key="real_pos")
-        if k == 0:
-            st.info("Step 0 is the empty canvas; move to step 1 or later.")
-        else:
-            st.plotly_chart(figures.distribution_bar(traj, k, int(pos)), key="real_dist")
-            st.caption(f"The model's top 10 at position {pos}, step {k}; outlined: the token after the step.")
-    with right:
-        st.subheader("Confidence of each commit")
-        st.plotly_chart(figures.confidence_figure(traj, k), key="real_conf")
-        st.caption("The score each committed token had when it was chosen.")
-
-
-player("rev_real", traj.n_steps, render)
-st.download_button("Export trajectory (JSON)", traj.to_json(), file_name="real-trajectory.json",
-                   mime="application/json")
+export_buttons(traj, k, "real-trajectory")

@@ -1,16 +1,31 @@
 """Reverse process: step through the denoising of one toy sentence, for any registered variant.
 
 The sampler's controls come from the variant's declared options, the legend from the
-trajectory; nothing here depends on which variant it is."""
+trajectory; nothing here depends on which variant it is. The stage (sentence, grid, legend,
+transport) plays in the browser; the views below it follow the step it reports when paused."""
 
 import streamlit as st
 
 from dlm_core import figures
+from dlm_core.stage import stage_data
 from dlm_core.toy_language import L, validity_reason
 from dlm_core.variants import VARIANTS
-from pages import from_query, player, sampler_controls, session_models, shipped_model, to_query, variant_picker
+from pages import (
+    SPEEDS,
+    export_buttons,
+    from_query,
+    import_trajectory,
+    sampler_controls,
+    session_models,
+    shipped_model,
+    stage,
+    to_query,
+    url_notices,
+    variant_picker,
+)
 
 SHIPPED = "shipped checkpoint"
+SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
 
 @st.cache_data(max_entries=128, show_spinner="Sampling a trajectory ...")
@@ -23,69 +38,78 @@ st.title("Reverse process: from noise to a sentence")
 
 with st.sidebar:
     st.header("Sampler")
-    variant = variant_picker("variant")
+    variant = variant_picker("variant", steps_key="steps")
     trained = session_models(variant.name)
-    if st.session_state.get("model_label") not in [SHIPPED, *trained]:
-        st.session_state.model_label = SHIPPED
-    st.selectbox("Model", [SHIPPED, *trained], key="model_label",
+    from_query("model", SHIPPED)
+    if st.session_state.model not in [SHIPPED, *trained]:
+        st.warning(f"The link names a model trained in another session ({st.session_state.model[:80]!r}); "
+                   "it is not available here, so the shipped checkpoint is shown.")
+        st.session_state.model = SHIPPED
+    st.selectbox("Model", [SHIPPED, *trained], key="model",
                  help="Models trained on the Train page stay available for this session.")
-    from_query("steps", variant.default_steps, int)
+    from_query("steps", variant.default_steps, int, lo=1, hi=100)
     st.slider("Steps T", 1, 100, key="steps")
     options, option_keys = sampler_controls(variant.config_class)
-    from_query("seed", 0, int)
+    from_query("seed", 0, int, lo=0, hi=10**6)
     st.number_input("Seed", 0, 10**6, key="seed", step=1)
-    to_query(["variant", "steps", *option_keys, "seed"])
+    from_query("speed", 0.8, float, choices=list(SPEEDS.values()))
+    st.selectbox("Speed", list(SPEEDS.values()), key="speed", format_func=lambda v: SPEED_NAMES[v],
+                 help="How long each step stays on the stage when playing (the player's own menu too).")
+    from_query("present", False, lambda v: str(v).lower() in ("1", "true", "yes", "on"))
 
-st.caption(variant.text.intro + " Press play, or scrub the slider: every step is already computed, nothing is "
-                                "re-run.")
 s = st.session_state
-model = shipped_model(variant.name) if s.model_label == SHIPPED else trained[s.model_label]
+st.caption(variant.text.intro + " Press play, or scrub: every step is already computed, nothing is re-run.")
+model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
-    traj = get_trajectory(variant.name, s.model_label, model, s.steps, s.seed, options)
+    traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
 except ValueError as e:
     st.error(f"These settings don't work together: {e}")
+    url_notices()
     st.stop()
-legend = figures.legend_states(traj)
-projection = variant.embedding_projection(model)
+imported = import_trajectory("rev_import")
+if imported is not None:
+    traj = imported
+from_query("step", traj.n_steps, int, lo=0, hi=traj.n_steps)
+s.step = min(max(int(s.step), 0), traj.n_steps)
+data = stage_data(traj, title=f"{traj.variant}: {s.steps} steps, seed {s.seed}" if imported is None else "imported",
+                  start=s.step, interval_s=s.speed, present=bool(s.present))
+k = stage(data, key="rev_stage")
+s.step = k
+to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
+url_notices()
 
+if k == traj.n_steps:
+    reason = validity_reason(traj.final)
+    if reason == "valid":
+        st.success("A valid sentence of the toy language.")
+    else:
+        st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
+with st.expander("How? The token × step grid"):
+    st.markdown(variant.text.reverse_how)
+left, right = st.columns(2)
+with left:
+    st.subheader(f"What the model predicts at step {k}")
+    from_query("pos", 1, int, lo=1, hi=L)
+    pos = st.selectbox("Position", list(range(1, traj.length + 1)), key="pos") - 1
+    if k == 0:
+        st.info("Step 0 is the start (pure noise); move to step 1 or later to see a prediction.")
+    else:
+        st.plotly_chart(figures.distribution_bar(traj, k, pos), key="dist")
+        st.caption(f"Position {pos + 1}: {variant.text.prediction.format(k=k)}; outlined: the unit after the step.")
+with right:
+    if traj.mask_id is not None:  # an absorbing state: each position is committed once
+        st.subheader("Unmasking order")
+        st.plotly_chart(figures.order_figure(traj, k), key="order")
+        st.plotly_chart(figures.confidence_figure(traj, k), key="conf")
+        st.caption("Which step committed each position, and the score each committed unit had.")
+    else:
+        st.subheader("Self-correction")
+        st.plotly_chart(figures.changes_figure(traj, k), key="changes")
+        st.caption("How many positions changed their unit at each step.")
+projection = variant.embedding_projection(model) if imported is None else None
+if projection is not None and traj.records and traj.records[0].state is not None:
+    st.subheader("Paths in embedding space")
+    st.plotly_chart(figures.embedding_paths_figure(traj, k, *projection), key="paths")
+    st.caption("A 2-D projection (the two principal axes of E) of each position's z_s, from noise to a unit.")
 
-def render(k: int) -> None:
-    st.markdown(figures.sequence_html(traj, k), unsafe_allow_html=True)
-    if k == traj.n_steps:
-        reason = validity_reason(traj.final)
-        if reason == "valid":
-            st.success("A valid sentence of the toy language.")
-        else:
-            st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
-    st.plotly_chart(figures.trajectory_grid(traj, k), key="grid", theme=None)
-    st.markdown(figures.legend_html(legend, pinned=bool(traj.fixed)), unsafe_allow_html=True)
-    with st.expander("How? The token × step grid"):
-        st.markdown(variant.text.reverse_how)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("What the model predicts")
-        pos = st.selectbox("Position", list(range(1, L + 1)), key="position") - 1
-        if k == 0:
-            st.info("Step 0 is the start (pure noise); move to step 1 or later to see a prediction.")
-        else:
-            st.plotly_chart(figures.distribution_bar(traj, k, pos), key="dist")
-            st.caption(f"Position {pos + 1}: {variant.text.prediction.format(k=k)}; outlined: the unit after "
-                       "the step.")
-    with right:
-        if traj.mask_id is not None:  # an absorbing state: each position is committed once
-            st.subheader("Unmasking order")
-            st.plotly_chart(figures.order_figure(traj, k), key="order")
-            st.plotly_chart(figures.confidence_figure(traj, k), key="conf")
-            st.caption("Which step committed each position, and the score each committed unit had.")
-        else:
-            st.subheader("Self-correction")
-            st.plotly_chart(figures.changes_figure(traj, k), key="changes")
-            st.caption("How many positions changed their unit at each step.")
-    if projection is not None:
-        st.subheader("Paths in embedding space")
-        st.plotly_chart(figures.embedding_paths_figure(traj, k, *projection), key="paths")
-        st.caption("A 2-D projection (the two principal axes of E) of each position's z_s, from noise to a unit.")
-
-
-player("rev", traj.n_steps, render)
-st.download_button("Export trajectory (JSON)", traj.to_json(), file_name="trajectory.json", mime="application/json")
+export_buttons(traj, k, "trajectory")

@@ -1,0 +1,349 @@
+// The trajectory player: the sentence, the token x step grid, the legend and the transport
+// bar, drawn in the browser from dlm_core.stage.stage_data(). Scrubbing and playing never
+// ask the server for anything; the step is reported back (debounced, paused only) when the
+// page wants it. Keys: Space play/pause, arrows step, Home/End first/last, F presenter.
+// Every text that comes from a model or a file is set with textContent, never as HTML.
+
+const SPEEDS = [["slow (1.5 s/step)", 1.5], ["normal (0.8 s/step)", 0.8], ["fast (0.3 s/step)", 0.3],
+                ["very fast (0.15 s/step)", 0.15]];
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function installKeys() {
+  if (window.__dlmStageKeys) return;
+  window.__dlmStageKeys = true;
+  document.addEventListener("keydown", (e) => {
+    const s = window.__dlmStageActive;
+    if (!s || !s.root.isConnected || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.composedPath ? e.composedPath()[0] : e.target;
+    const tag = (t && t.tagName || "").toLowerCase();
+    const typing = (tag === "input" && t.type !== "range") || tag === "textarea" || tag === "select" ||
+      (t && t.isContentEditable);
+    if (typing) return;
+    const k = e.key;
+    if (k === " " || k === "Spacebar") s.toggle();
+    else if (k === "ArrowRight") s.go(s.k + 1);
+    else if (k === "ArrowLeft") s.go(s.k - 1);
+    else if (k === "Home") s.go(0);
+    else if (k === "End") s.go(s.data.T);
+    else if (k === "f" || k === "F") s.setPresent(!s.present);
+    else if (k === "Escape" && s.present) s.setPresent(false);
+    else return;
+    e.preventDefault();
+  });
+  const style = document.createElement("style");  // presenter mode hides the page around the stage
+  style.textContent = "body.dlm-presenting section[data-testid='stSidebar']{display:none!important}" +
+    "body.dlm-presenting header[data-testid='stHeader']{display:none!important}";
+  document.head.appendChild(style);
+}
+
+class Stage {
+  constructor(component) {
+    this.component = component;
+    this.data = component.data;
+    this.k = this.data.start;
+    this.playing = false;
+    this.present = false;
+    this.interval = this.data.interval;
+    this.reported = this.data.start;
+    this.log = [];  // [step, time] of every redraw (read by the benchmark)
+    this.build(component.parentElement);
+    this.setPresent(this.data.present);
+    this.go(this.k, false);
+  }
+
+  build(parent) {
+    const d = this.data;
+    const root = el("div", "dlm-stage" + (d.kind === "text" ? " text" : ""));
+    this.root = root;
+    root.tabIndex = 0;
+    const top = el("div", "top");
+    this.stepInfo = el("span", "stepinfo");
+    top.append(el("span", "title", d.title || ""), this.stepInfo);
+    const pbtn = el("button", "present-btn", "Presenter (F)");
+    pbtn.type = "button";
+    pbtn.title = "Draw the stage large for a projector (F or Esc to leave)";
+    pbtn.onclick = () => this.setPresent(!this.present);
+    top.append(pbtn);
+    this.seq = el("div", "seq");
+    this.cells = d.tokens[0].map((_, i) => {
+      const c = el("span", "cell" + (d.fixed.includes(i) ? " fixed" : ""));
+      this.seq.append(c);
+      return c;
+    });
+    this.note = el("div", "note", d.note || "");
+    if (!d.note) this.note.style.display = "none";
+    this.gridWrap = el("div", "gridwrap");
+    this.canvas = el("canvas", "grid");
+    this.tip = el("div", "tip");
+    this.gridWrap.append(this.canvas, this.tip);
+    const legend = el("div", "legend");
+    for (const code of d.legend) {
+      const s = d.state_list[code];
+      const chip = el("span", "chip", s.label);
+      chip.style.background = s.fill;
+      chip.style.color = s.fg;
+      legend.append(chip);
+    }
+    if (d.fixed.length) legend.append(el("span", "chip fixed-chip", "prompt / pinned by the user"));
+    const bar = el("div", "transport");
+    const btn = (label, title, fn, cls) => {
+      const b = el("button", cls || "", label);
+      b.type = "button";
+      b.title = title;
+      b.onclick = () => { window.__dlmStageActive = this; fn(); };
+      bar.append(b);
+      return b;
+    };
+    btn("|◀ First", "First (Home)", () => this.go(0), "first");
+    btn("◀ Prev", "Previous step (←)", () => this.go(this.k - 1), "prev");
+    this.playBtn = btn("▶ Play", "Play / pause (Space)", () => this.toggle(), "play");
+    btn("Next ▶", "Next step (→)", () => this.go(this.k + 1), "next");
+    btn("Last ▶|", "Last (End)", () => this.go(d.T), "last");
+    this.speed = el("select", "speed");
+    for (const [label, v] of SPEEDS) {
+      const o = el("option", "", label);
+      o.value = String(v);
+      if (Math.abs(v - this.interval) < 1e-9) o.selected = true;
+      this.speed.append(o);
+    }
+    if (!SPEEDS.some(([, v]) => Math.abs(v - this.interval) < 1e-9)) {
+      const o = el("option", "", `${this.interval} s/step`);
+      o.value = String(this.interval);
+      o.selected = true;
+      this.speed.append(o);
+    }
+    this.speed.onchange = () => { this.interval = parseFloat(this.speed.value); if (this.playing) this.restartClock(); };
+    bar.append(this.speed);
+    this.scrub = el("input", "scrub");
+    this.scrub.type = "range";
+    this.scrub.min = "0";
+    this.scrub.max = String(d.T);
+    this.scrub.step = "1";
+    this.scrub.setAttribute("aria-label", "Step");
+    this.scrub.oninput = () => { window.__dlmStageActive = this; this.pause(); this.go(parseInt(this.scrub.value, 10)); };
+    bar.append(this.scrub);
+    const help = el("div", "help", "Keys: Space play/pause · ← → step · Home / End first / last · F presenter mode");
+    root.append(top, this.seq, this.note, this.gridWrap, legend, bar, help);
+    root.addEventListener("pointerdown", () => { window.__dlmStageActive = this; });
+    parent.append(root);
+    window.__dlmStageActive = this;
+    this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+    this.canvas.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
+    if (window.ResizeObserver) {
+      this.resizer = new ResizeObserver(() => { if (this.layoutWidth !== this.width()) this.layout(); });
+      this.resizer.observe(this.gridWrap);
+    }
+    this.layout();
+  }
+
+  width() { return Math.max(240, Math.floor(this.gridWrap.clientWidth || this.root.clientWidth || 700)); }
+
+  layout() {  // grid geometry and the fully drawn grid, kept off screen and cropped per step
+    const d = this.data, R = d.rows.length, C = d.T + 1, big = this.present;
+    const W = this.width();
+    this.layoutWidth = W;
+    const real = d.kind === "text";
+    const narrow = W < 520;
+    this.labelW = real ? (narrow ? 70 : 150) : (narrow ? 44 : (big ? 90 : 64));
+    this.cellW = Math.max(2, Math.min(big ? 130 : 90, Math.floor((W - this.labelW - 4) / C)));
+    this.cellH = real ? Math.max(3, Math.min(big ? 30 : 20, Math.floor((big ? 700 : 520) / R)))
+                      : (big ? 54 : (narrow ? 28 : 36));
+    const dpr = window.devicePixelRatio || 1;
+    const w = this.labelW + C * this.cellW + 2, h = R * this.cellH + 22;
+    this.gw = w; this.gh = h;
+    for (const c of [this.canvas]) {
+      c.width = Math.ceil(w * dpr); c.height = Math.ceil(h * dpr);
+      c.style.width = w + "px"; c.style.height = h + "px";
+    }
+    const off = document.createElement("canvas");
+    off.width = this.canvas.width; off.height = this.canvas.height;
+    const g = off.getContext("2d");
+    g.scale(dpr, dpr);
+    g.fillStyle = "#FFFFFF"; g.fillRect(0, 0, w, h);
+    const fontPx = Math.min(big ? 22 : 14, Math.floor(this.cellH * 0.5));
+    const showText = this.cellW >= (big ? 40 : 28) && this.cellH >= 14;
+    const labelEvery = Math.max(1, Math.ceil(12 / this.cellH));
+    g.textBaseline = "middle";
+    for (let r = 0; r < R; r++) {
+      const pos = d.rows[r], y = r * this.cellH;
+      if (r % labelEvery === 0) {
+        g.fillStyle = "#333333";
+        g.font = `${Math.max(10, Math.min(big ? 20 : 13, this.cellH * labelEvery - 2))}px sans-serif`;
+        g.textAlign = "right";
+        let label = real ? `${pos + 1} · ${d.labels[String(d.row_final[pos])] || ""}` : `pos ${pos + 1}`;
+        if (narrow && real) label = String(pos + 1);
+        g.fillText(label.length > 18 ? label.slice(0, 17) + "…" : label, this.labelW - 6, y + this.cellH / 2);
+      }
+      for (let c = 0; c < C; c++) {
+        const s = d.state_list[+d.states[c][pos]];
+        const x = this.labelW + c * this.cellW;
+        g.fillStyle = s.fill;
+        const gap = this.cellW > 6 && this.cellH > 6 ? 1 : 0;
+        g.fillRect(x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap);
+        if (showText) {
+          const tok = d.tokens[c][pos];
+          let text = s.key === "mask" && d.kind === "text" ? "" : (d.labels[String(tok)] || "");
+          g.font = `${fontPx}px sans-serif`;
+          g.textAlign = "center";
+          g.fillStyle = s.fg;
+          const maxChars = Math.max(1, Math.floor(this.cellW / (fontPx * 0.55)));
+          if (text.length > maxChars) text = s.key === "mask" ? "·" : text.slice(0, Math.max(1, maxChars - 1)) + "…";
+          g.fillText(text, x + this.cellW / 2, y + this.cellH / 2);
+        }
+      }
+      if (d.fixed.includes(pos)) {
+        g.strokeStyle = "#000000"; g.lineWidth = 2;
+        g.strokeRect(this.labelW + 1, y + 1, C * this.cellW - 2, this.cellH - 2);
+      }
+    }
+    g.strokeStyle = "#000000"; g.lineWidth = 2; g.setLineDash([6, 4]);
+    for (const b of d.blocks) {  // semi-autoregressive block boundaries
+      const r = d.rows.indexOf(b);
+      if (r < 0) continue;
+      g.beginPath(); g.moveTo(this.labelW, r * this.cellH); g.lineTo(w, r * this.cellH); g.stroke();
+    }
+    g.setLineDash([]);
+    g.fillStyle = "#333333"; g.textAlign = "center";
+    g.font = `${big ? 16 : 11}px sans-serif`;
+    const every = Math.max(1, Math.ceil(28 / this.cellW));
+    for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + 11);
+    this.off = off;
+    this.drawGrid();
+  }
+
+  drawGrid() {
+    const dpr = window.devicePixelRatio || 1;
+    const g = this.canvas.getContext("2d");
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.fillStyle = "#FFFFFF";
+    g.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    const cw = Math.ceil((this.labelW + (this.k + 1) * this.cellW) * dpr);
+    g.drawImage(this.off, 0, 0, cw, this.canvas.height, 0, 0, cw, this.canvas.height);
+    const axisY = Math.floor(this.data.rows.length * this.cellH * dpr);
+    g.drawImage(this.off, cw, axisY, this.canvas.width - cw, this.canvas.height - axisY,
+                cw, axisY, this.canvas.width - cw, this.canvas.height - axisY);  // the step axis stays whole
+    g.scale(dpr, dpr);
+    g.strokeStyle = "#000000"; g.lineWidth = 3;
+    g.strokeRect(this.labelW + this.k * this.cellW + 1.5, 1.5, this.cellW - 3, this.data.rows.length * this.cellH - 3);
+  }
+
+  hover(e) {
+    const rect = this.canvas.getBoundingClientRect();
+    const x = e.clientX - rect.left, y = e.clientY - rect.top;
+    const c = Math.floor((x - this.labelW) / this.cellW), r = Math.floor(y / this.cellH);
+    const d = this.data;
+    if (c < 0 || c > this.k || r < 0 || r >= d.rows.length) { this.tip.style.display = "none"; return; }
+    const pos = d.rows[r], tok = d.tokens[c][pos], s = d.state_list[+d.states[c][pos]];
+    this.tip.textContent = `${d.step_name} ${c}, position ${pos + 1}: ${d.labels[String(tok)] || ""} (${s.label})`;
+    this.tip.style.display = "block";
+    this.tip.style.left = Math.min(x + 12, this.gw - 200) + "px";
+    this.tip.style.top = (y + 14) + "px";
+  }
+
+  go(k, user = true) {
+    const d = this.data;
+    k = Math.max(0, Math.min(d.T, k | 0));
+    if (user && this.playing && k !== this.k && !this._ticking) this.pause();
+    this.k = k;
+    const toks = d.tokens[k], states = d.states[k];
+    for (let i = 0; i < this.cells.length; i++) {
+      const s = d.state_list[+states[i]];
+      const c = this.cells[i];
+      c.textContent = d.texts[String(toks[i])] ?? "";
+      c.style.background = d.kind === "text" ? (s.key === "committed_earlier" && !d.fixed.includes(i) ? "transparent" : s.fill) : s.fill;
+      c.style.color = d.kind === "text" && s.key === "committed_earlier" && !d.fixed.includes(i) ? "#0b3d66" : s.fg;
+    }
+    this.scrub.value = String(k);
+    const n = d.commits[k];
+    this.stepInfo.textContent = `${d.step_name} ${k} of ${d.T}` + (k > 0 ? ` · ${n} position${n === 1 ? "" : "s"} changed` : "");
+    this.drawGrid();
+    this.log.push([k, performance.now()]);
+    if (this.log.length > 2000) this.log.splice(0, 1000);
+    this.scheduleReport();
+  }
+
+  scheduleReport() {
+    if (!this.data.report || this.playing || !this.component.setStateValue) return;
+    clearTimeout(this.reportTimer);
+    this.reportTimer = setTimeout(() => {
+      if (this.playing || this.k === this.reported) return;
+      this.reported = this.k;
+      this.component.setStateValue("step", this.k);
+    }, 350);
+  }
+
+  toggle() { if (this.playing) this.pause(); else this.play(); }
+
+  play() {
+    if (this.k >= this.data.T) this.go(0, false);
+    this.playing = true;
+    this.playBtn.textContent = "❚❚ Pause";
+    this.restartClock();
+  }
+
+  restartClock() {  // ticks on a fixed clock from the start, so the interval does not drift
+    clearTimeout(this.timer);
+    this.t0 = performance.now();
+    this.n = 0;
+    this.schedule();
+  }
+
+  schedule() {
+    this.n += 1;
+    const due = this.t0 + this.n * this.interval * 1000;
+    this.timer = setTimeout(() => this.tick(), Math.max(0, due - performance.now()));
+  }
+
+  tick() {
+    if (!this.playing || !this.root.isConnected) return;
+    this._ticking = true;
+    this.go(this.k + 1, false);
+    this._ticking = false;
+    if (this.k >= this.data.T) this.pause(); else this.schedule();
+  }
+
+  pause() {
+    clearTimeout(this.timer);
+    if (!this.playing) return;
+    this.playing = false;
+    this.playBtn.textContent = "▶ Play";
+    this.scheduleReport();
+  }
+
+  setPresent(on) {
+    this.present = !!on;
+    this.root.classList.toggle("present", this.present);
+    document.body.classList.toggle("dlm-presenting", this.present);
+    this.layout();
+    this.go(this.k, false);
+  }
+
+  destroy() {
+    clearTimeout(this.timer);
+    clearTimeout(this.reportTimer);
+    if (this.resizer) this.resizer.disconnect();
+    if (this.present) document.body.classList.remove("dlm-presenting");
+    this.root.remove();
+  }
+}
+
+export default function mountStage(component) {
+  installKeys();
+  const parent = component.parentElement;
+  const old = parent.__dlmStage;
+  if (old && old.data.id === component.data.id && old.root.isConnected) {
+    old.component = component;  // a rerun with the same trajectory: keep the step, the clock and the mode
+    if (component.data.present !== old.data.present) { old.data.present = component.data.present; old.setPresent(old.data.present); }
+    return;
+  }
+  if (old) old.destroy();
+  const stage = new Stage(component);
+  parent.__dlmStage = stage;
+  window.__dlmStages = (window.__dlmStages || []).filter((s) => s.root.isConnected).concat([stage]);
+}
