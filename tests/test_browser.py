@@ -2,92 +2,25 @@
 
 Screenshots go to artifacts/screenshots/ (looked at by a person after UI changes)."""
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
+import json
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from browser_util import (
+    ROOT,
+    SHOTS,
+    STAGE,
+    open_and_wait,
+    page_text,
+    stage_state,
+    wait_idle,
+    wait_stage,
+    wait_stage_step,
+)
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    port = _free_port()
-    log = open(ROOT / "artifacts" / "streamlit-test.log", "w") if (ROOT / "artifacts").exists() else None
-    if log is None:
-        (ROOT / "artifacts").mkdir(exist_ok=True)
-        log = open(ROOT / "artifacts" / "streamlit-test.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:  # wait until the health endpoint answers
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200 and r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not come up; see {log.name}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
-
-
-def wait_idle(page, timeout=60_000):
-    """Wait until Streamlit has finished running the script (no 'running' status widget)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(300)
-
-
-STEP_JS = "document.querySelector('[data-testid=\"stMain\"] [data-testid=\"stSliderThumbValue\"]')"
-
-
-def step_value(page) -> int:
-    return int(page.evaluate(f"() => {STEP_JS}.innerText"))
-
-
-def wait_step(page, k: int, timeout=30_000) -> None:
-    page.wait_for_function(f"() => {STEP_JS} && {STEP_JS}.innerText.trim() == '{k}'", timeout=timeout)
+REVERSE = "Reverse process: from noise to a sentence"
+REAL = "Real model: a masked diffusion LM writing real text"
 
 
 def test_home_lists_each_page_once(app_url, browser):
@@ -103,61 +36,163 @@ def test_home_lists_each_page_once(app_url, browser):
     page.close()
 
 
-def test_reverse_page_steps_first_middle_last(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1800})
-    page.goto(app_url + "/reverse?strategy=low-confidence&steps=6&seed=0")  # a deep link
-    page.get_by_role("heading", name="Reverse process: from noise to a sentence").wait_for(timeout=60_000)
+def views_at(page, k: int) -> None:
+    """Wait until the page's views below the stage follow step k (reported when the player is paused)."""
+    page.get_by_role("heading", name=f"What the model predicts at step {k}").wait_for(timeout=30_000)
     wait_idle(page)
+
+
+def test_reverse_page_steps_first_middle_last(app_url, browser):
+    page = open_and_wait(browser, app_url + "/reverse?strategy=low-confidence&steps=6&seed=0", REVERSE)
     nav = page.get_by_test_id("stSidebarNav").inner_text()
     assert nav.count("Reverse process") == 1 and "shared" not in nav
-    page.get_by_role("button", name="First").click()
-    wait_step(page, 0)
-    wait_idle(page)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    assert wait_stage(page) == {"k": 6, "T": 6, "playing": False, "present": False, "start": 6}
+    page.get_by_role("button", name="|◀ First", exact=True).click()
+    wait_stage_step(page, 0)
+    views_at(page, 0)
     page.screenshot(path=str(SHOTS / "reverse-first.png"), full_page=True)
-    for _ in range(3):
-        before = step_value(page)
-        page.get_by_role("button", name="Next").click()
-        wait_step(page, before + 1)
-        wait_idle(page)
-    assert step_value(page) == 3
+    for k in range(1, 4):
+        page.get_by_role("button", name="Next ▶", exact=True).click()
+        wait_stage_step(page, k)  # at once, in the browser
+    views_at(page, 3)  # and the views below follow once the player reports the step
+    assert "step=3" in page.url  # the step is in the link
     page.screenshot(path=str(SHOTS / "reverse-middle.png"), full_page=True)
-    page.get_by_role("button", name="Last").click()
-    wait_step(page, 6)
-    wait_idle(page)
+    page.get_by_role("button", name="Last ▶|", exact=True).click()
+    wait_stage_step(page, 6)
+    views_at(page, 6)
     assert page.get_by_text("A valid sentence of the toy language.").count() + page.get_by_text(
         "Not a sentence of the toy language").count() == 1
     page.screenshot(path=str(SHOTS / "reverse-last.png"), full_page=True)
     page.close()
 
 
-def test_play_animates_to_the_end(app_url, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url + "/reverse?steps=4")
-    page.get_by_role("heading", name="Reverse process: from noise to a sentence").wait_for(timeout=60_000)
+def test_play_runs_in_the_browser_without_a_server_round_trip(app_url, browser):
+    page = open_and_wait(browser, app_url + "/reverse?steps=8&speed=0.15", REVERSE, height=1000)
+    wait_stage(page)
+    frames = {"n": 0, "counting": False}
+
+    def count(_frame) -> None:
+        frames["n"] += frames["counting"]
+
+    page.on("websocket", lambda ws: (ws.on("framesent", count), ws.on("framereceived", count)))
+    page.reload()
     wait_idle(page)
-    page.get_by_role("button", name="First").click()
-    wait_step(page, 0)
-    page.get_by_role("button", name="Play").click()
-    # the animation passes through step 2 and stops by itself on the last step
-    wait_step(page, 2)
-    page.get_by_role("button", name="Play").wait_for(timeout=30_000)
-    assert step_value(page) == 4
+    wait_stage(page)
+    page.get_by_role("button", name="|◀ First", exact=True).click()
+    wait_stage_step(page, 0)
+    wait_idle(page)
+    page.wait_for_timeout(800)  # the step report of the click has gone and come back
+    frames["counting"] = True
+    page.get_by_role("button", name="▶ Play", exact=True).click()
+    page.wait_for_function(f"() => {STAGE}.k === 8 && !{STAGE}.playing", timeout=30_000)
+    frames["counting"] = False
+    assert frames["n"] == 0  # 8 steps played, not one websocket message
+    log = page.evaluate(f"() => {STAGE}.log.slice(-9).map(([k, t]) => [k, t])")
+    assert [k for k, _ in log] == list(range(0, 9))
+    gaps = [(b - a) / 1000 for (_, a), (_, b) in zip(log[1:], log[2:])]
+    assert all(0.1 < g < 0.4 for g in gaps), gaps  # about the chosen 0.15 s (timing: see bench/player_browser.py)
+    page.get_by_role("button", name="▶ Play", exact=True).wait_for(timeout=10_000)  # the button reads Play again
     page.close()
 
 
-def open_and_wait(browser, url: str, heading: str, height: int = 1800):
-    page = browser.new_page(viewport={"width": 1400, "height": height})
-    page.goto(url)
-    page.get_by_role("heading", name=heading).wait_for(timeout=60_000)
+def press(page, key: str) -> None:
+    page.keyboard.press(key)
+    page.wait_for_timeout(50)
+
+
+def check_keyboard_and_presenter(page, shot: str) -> dict:
+    s = wait_stage(page)
+    page.mouse.click(5, 300)  # focus the page (not a text field)
+    press(page, "Home")
+    assert stage_state(page)["k"] == 0
+    press(page, "ArrowRight")
+    press(page, "ArrowRight")
+    assert stage_state(page)["k"] == 2
+    press(page, "ArrowLeft")
+    assert stage_state(page)["k"] == 1
+    press(page, "End")
+    assert stage_state(page)["k"] == s["T"]
+    press(page, "Home")
+    press(page, " ")
+    assert stage_state(page)["playing"] is True
+    press(page, " ")
+    assert stage_state(page)["playing"] is False
+    press(page, "f")
+    assert stage_state(page)["present"] is True
+    press(page, "End")
+    page.wait_for_timeout(300)
+    sizes = page.evaluate(f"""() => {{
+        const s = {STAGE}, cell = s.cells[0], r = s.root.getBoundingClientRect();
+        return {{chip: parseFloat(getComputedStyle(cell).fontSize), grid: s.gridFontPx,
+                 caption: getComputedStyle(s.stepInfo).color, cover: [r.width, r.height],
+                 transportBottom: s.scrub.getBoundingClientRect().bottom}};
+    }}""")
+    assert sizes["chip"] >= 28 and sizes["cover"] == [1920, 1080], sizes
+    assert sizes["transportBottom"] <= 1080  # sentence, grid, legend and transport on one screen
+    page.screenshot(path=str(SHOTS / shot))
+    press(page, "Escape")
+    assert stage_state(page)["present"] is False
+    return sizes
+
+
+def test_keyboard_and_presenter_mode_on_reverse(app_url, browser):
+    page = open_and_wait(browser, app_url + "/reverse?steps=6", REVERSE, height=1080, width=1920)
+    sizes = check_keyboard_and_presenter(page, "reverse-presenter-1920.png")
+    assert sizes["grid"] >= 18, sizes
+    page.goto(app_url + "/reverse?steps=12&present=1&step=5")  # presenter mode from the link
     wait_idle(page)
-    return page
+    s = wait_stage(page)
+    assert s["present"] is True and s["k"] == 5
+    page.screenshot(path=str(SHOTS / "reverse-presenter-link-1920.png"))
+    page.close()
+
+
+def generate_real(page, timeout=300_000) -> dict:
+    page.get_by_text("Model ready").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_function(f"() => {STAGE} && {STAGE}.data.kind === 'text'", timeout=timeout)
+    wait_idle(page)
+    return stage_state(page)
+
+
+def test_keyboard_and_presenter_mode_on_real(app_url, browser):
+    page = open_and_wait(browser, app_url + "/real?real_gen_length=32&real_steps=16&real_block_length=32", REAL,
+                         height=1080, width=1920)
+    generate_real(page)
+    check_keyboard_and_presenter(page, "real-presenter-1920.png")
+    page.close()
+
+
+def test_real_model_live_generation_and_replay(app_url, browser):
+    page = open_and_wait(browser, app_url + "/real?real_gen_length=64&real_steps=64&real_block_length=32", REAL,
+                         height=2200)
+    page.get_by_text("Model ready").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Generate").click()
+    # streaming: the steps arrive one by one while the generation runs
+    page.wait_for_function("() => { const m = document.body.innerText.match(/step (\\d+) \\/ 64/);"
+                           " return m && +m[1] >= 4 && +m[1] < 64; }", timeout=120_000, polling=50)
+    page.screenshot(path=str(SHOTS / "real-live.png"), full_page=True)
+    page.wait_for_function(f"() => {STAGE} && {STAGE}.data.T === 64", timeout=300_000)
+    wait_idle(page)
+    s = stage_state(page)
+    assert s["k"] == 64
+    rows = page.evaluate(f"() => {STAGE}.data.rows")
+    assert len(rows) == 64  # the generated part; the prompt's rows are folded away
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "real-after.png"), full_page=True)
+    page.get_by_role("button", name="|◀ First", exact=True).click()
+    wait_stage_step(page, 0)
+    page.close()
 
 
 @pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
 def test_forward_page_mid_t(app_url, browser, variant):
     page = open_and_wait(browser, f"{app_url}/forward?fwd_variant={variant}&fwd_t=0.5&fwd_seed=1",
                          "Forward process: how each kind of noise destroys a sentence")
+    s = wait_stage(page)
+    assert s["k"] == 10 and s["T"] == 20  # t = 0.5 on the 20-level sweep
+    legend = page.evaluate(f"() => [...{STAGE}.root.querySelectorAll('.legend .chip')].map(c => c.textContent)")
+    assert "clean (still the sentence's unit)" in legend  # forward words, not the reverse process's
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
     wait_idle(page)
     page.screenshot(path=str(SHOTS / f"forward-{variant}.png"), full_page=True)
@@ -166,23 +201,27 @@ def test_forward_page_mid_t(app_url, browser, variant):
 
 @pytest.mark.parametrize("variant", ["uniform", "gaussian"])
 def test_reverse_page_middle_step_uniform_gaussian(app_url, browser, variant):
-    page = open_and_wait(browser, f"{app_url}/reverse?variant={variant}&steps=6&seed=0",
-                         "Reverse process: from noise to a sentence", height=2300)
-    page.get_by_role("button", name="First").click()
-    wait_step(page, 0)
-    for k in range(1, 4):
-        page.get_by_role("button", name="Next").click()
-        wait_step(page, k)
-        wait_idle(page)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    page = open_and_wait(browser, f"{app_url}/reverse?variant={variant}&steps=6&seed=0&step=3", REVERSE, height=2300)
+    assert wait_stage(page)["k"] == 3
+    views_at(page, 3)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
     wait_idle(page)
     page.screenshot(path=str(SHOTS / f"reverse-{variant}-middle.png"), full_page=True)
     page.close()
 
 
-def test_compare_page_opens_fast_from_the_shipped_results(app_url, browser):
-    import json
+def test_phone_width_has_no_horizontal_scroll(app_url, browser):
+    page = open_and_wait(browser, app_url + "/reverse?steps=24&step=12", REVERSE, height=844, width=390)
+    wait_stage(page)
+    page.wait_for_timeout(500)
+    widths = page.evaluate(f"""() => ({{page: document.scrollingElement.scrollWidth,
+        stage: {STAGE}.root.scrollWidth, transport: {STAGE}.scrub.getBoundingClientRect().right}})""")
+    assert widths["page"] <= 390 and widths["stage"] <= 390 and widths["transport"] <= 390, widths
+    page.screenshot(path=str(SHOTS / "reverse-phone-390.png"), full_page=True)
+    page.close()
 
+
+def test_compare_page_opens_fast_from_the_shipped_results(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
     t0 = time.perf_counter()
     page.goto(app_url + "/compare")
@@ -192,6 +231,31 @@ def test_compare_page_opens_fast_from_the_shipped_results(app_url, browser):
     wait_idle(page)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 8", timeout=60_000)
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+    page.close()
+
+
+def test_exported_json_opens_again_to_the_same_view(app_url, browser, tmp_path):
+    page = open_and_wait(browser, app_url + "/reverse?steps=6&seed=3&strategy=random", REVERSE)
+    wait_stage(page)
+    original = page.evaluate(f"() => JSON.stringify([{STAGE}.data.tokens, {STAGE}.data.states])")
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Trajectory (JSON)").click()
+    path = tmp_path / "shared.json"
+    dl.value.save_as(path)
+    page.close()
+    page = open_and_wait(browser, app_url + "/reverse?steps=3&seed=9", REVERSE)  # other settings
+    page.get_by_text("Open a shared trajectory").click()
+    page.locator("input[type=file]").set_input_files(str(path))
+    page.get_by_text("Showing the trajectory from shared.json").wait_for(timeout=30_000)
+    page.wait_for_function(f"() => {STAGE} && {STAGE}.data.T === 6", timeout=30_000)
+    assert page.evaluate(f"() => JSON.stringify([{STAGE}.data.tokens, {STAGE}.data.states])") == original
+    # a file that is not a trajectory: a clear message, its text never drawn as HTML
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"variant": "<img src=x onerror=alert(1)>", "vocab": ["a"], "initial": [5],
+                               "records": []}))
+    page.locator("input[type=file]").set_input_files(str(bad))
+    page.get_by_text("could not be opened").wait_for(timeout=30_000)
+    assert page.locator("img[src=x]").count() == 0 and "Traceback" not in page_text(page)
     page.close()
 
 
@@ -206,7 +270,7 @@ def test_train_then_pick_the_model_on_the_reverse_page(app_url, browser):
     wait_idle(page)
     page.screenshot(path=str(SHOTS / "train-done.png"), full_page=True)
     page.get_by_test_id("stSidebarNav").get_by_text("Reverse process").click()
-    page.get_by_role("heading", name="Reverse process: from noise to a sentence").wait_for(timeout=60_000)
+    page.get_by_role("heading", name=REVERSE).wait_for(timeout=60_000)
     wait_idle(page)
     page.get_by_role("combobox", name="Model").click()
     page.get_by_text("trained here: masked, 300 steps", exact=False).last.click()
@@ -215,22 +279,4 @@ def test_train_then_pick_the_model_on_the_reverse_page(app_url, browser):
                            ".some(e => e.value.includes('trained here: masked, 300 steps'))")
     wait_idle(page)
     page.screenshot(path=str(SHOTS / "reverse-trained-model.png"), full_page=True)
-    page.close()
-
-
-def test_real_model_live_generation_and_replay(app_url, browser):
-    page = open_and_wait(browser, app_url + "/real?real_gen_length=64&real_steps=64&real_block_length=32",
-                         "Real model: a masked diffusion LM writing real text", height=2200)
-    page.get_by_text("Model ready").wait_for(timeout=120_000)
-    page.get_by_role("button", name="Generate").click()
-    # streaming: the steps arrive one by one while the generation runs
-    page.wait_for_function("() => { const m = document.body.innerText.match(/step (\\d+) \\/ 64/);"
-                           " return m && +m[1] >= 4 && +m[1] < 64; }", timeout=120_000, polling=50)
-    page.screenshot(path=str(SHOTS / "real-live.png"), full_page=True)
-    wait_step(page, 64, timeout=300_000)
-    wait_idle(page)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
-    page.screenshot(path=str(SHOTS / "real-after.png"), full_page=True)
-    page.get_by_role("button", name="First").click()
-    wait_step(page, 0)
     page.close()

@@ -168,6 +168,7 @@ class Stage {
     g.fillStyle = "#FFFFFF"; g.fillRect(0, 0, w, h);
     const fontPx = Math.min(big ? 22 : 14, Math.floor(this.cellH * 0.5));
     const showText = this.cellW >= (big ? 40 : 28) && this.cellH >= 14;
+    this.gridFontPx = showText ? fontPx : 0;  // read by the tests: grid text size in presenter mode
     const labelEvery = Math.max(1, Math.ceil(12 / this.cellH));
     g.textBaseline = "middle";
     for (let r = 0; r < R; r++) {

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dlm_core import compare, figures  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import validity_reason
-from pages import session_models, shipped_model
+from pages import _bool, from_query, session_models, shipped_model, to_query, url_notices
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
@@ -35,8 +35,8 @@ st.markdown(f"Computed by `{results['command']}` on **{results['computed_at'][:1
             f"H = **{results['entropy_bits_per_unit']:.4f} bits/unit**; the plug-in KL of {n_cell:,} "
             f"exact samples would already be about {results['plugin_kl_bias_bits']:.4f} bits.")
 steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps"]]
-T = st.select_slider("Steps T for the table", steps_list, value=24 if 24 in steps_list else steps_list[-1],
-                     key="cmp_T")
+from_query("cmp_T", 24 if 24 in steps_list else steps_list[-1], int, choices=steps_list)
+T = st.select_slider("Steps T for the table", steps_list, key="cmp_T")
 st.markdown(compare.markdown_table(compare.summary_rows(results, T)))
 with st.expander("How? The columns"):
     st.markdown(
@@ -59,7 +59,8 @@ st.header("Masked: strategies and schedules")
 c1, c2 = st.columns(2)
 with c1:
     options = [int(k) for k in results["strategies"]]
-    sT = st.radio("Steps", options, index=len(options) - 1, horizontal=True, key="cmp_strategy_T")
+    from_query("cmp_strategy_T", options[-1], int, choices=options)
+    sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
     st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
     cells = results["strategies"][str(sT)]
     st.markdown(compare.markdown_table([
@@ -80,8 +81,10 @@ st.header("One seed, one click: the three variants side by side")
 from dlm_core.variants import VARIANTS  # noqa: E402 (imported after the table is drawn: it loads torch)
 
 c1, c2 = st.columns([1, 3])
-seed = c1.number_input("Seed", 0, 10**6, 0, key="cmp_seed")
-steps = c1.select_slider("Steps", [3, 6, 12, 24], value=6, key="cmp_seed_steps")
+from_query("cmp_seed", 0, int, lo=0, hi=10**6)
+seed = c1.number_input("Seed", 0, 10**6, key="cmp_seed")
+from_query("cmp_seed_steps", 6, int, choices=[3, 6, 12, 24])
+steps = c1.select_slider("Steps", [3, 6, 12, 24], key="cmp_seed_steps")
 trajs = same_seed_trajectories(int(seed), int(steps))
 cols = st.columns(len(trajs))
 for col, (v, traj) in zip(cols, trajs.items(), strict=True):
@@ -97,7 +100,10 @@ picked = {}
 cols = st.columns(len(VARIANTS))
 for col, v in zip(cols, VARIANTS, strict=True):
     picked[v] = col.selectbox(f"{v} model", ["shipped", *trained[v]], key=f"cmp_model_{v}")
+from_query("cmp_full", False, _bool)
 full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
+to_query(["cmp_T", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
+url_notices()
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     bar = st.progress(0.0, text="Starting ...")
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}

@@ -5,7 +5,10 @@ import streamlit as st
 from dlm_core import figures, training
 from dlm_core.toy_language import entropy_bits_per_unit
 from dlm_core.variants import VARIANTS
-from pages import add_session_model
+from pages import add_session_model, from_query, to_query, url_notices
+
+LEARNING_RATES = [3e-4, 1e-3, 2e-3, 4e-3]
+WIDTHS = [32, 64, 128]
 
 H = entropy_bits_per_unit()
 st.title("Train a toy diffusion model, live")
@@ -18,13 +21,20 @@ job = st.session_state.get("train_job")
 busy = job is not None and job.running
 with st.form("train_settings", border=True):
     cols = st.columns(5)
+    from_query("train_variant", next(iter(VARIANTS)), choices=list(VARIANTS))
     variant = cols[0].selectbox("Variant", list(VARIANTS), key="train_variant")
-    steps = cols[1].number_input("Steps", 50, 5000, 600, step=50, key="train_steps")
-    lr = cols[2].select_slider("Learning rate", [3e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="train_lr")
-    width = cols[3].select_slider("Width", [32, 64, 128], value=64, key="train_width")
-    seed = cols[4].number_input("Seed", 0, 10**6, 0, key="train_seed")
+    from_query("train_steps", 600, int, lo=50, hi=5000)
+    steps = cols[1].number_input("Steps", 50, 5000, step=50, key="train_steps")
+    from_query("train_lr", 2e-3, float, choices=LEARNING_RATES)
+    lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr")
+    from_query("train_width", 64, int, choices=WIDTHS)
+    width = cols[3].select_slider("Width", WIDTHS, key="train_width")
+    from_query("train_seed", 0, int, lo=0, hi=10**6)
+    seed = cols[4].number_input("Seed", 0, 10**6, key="train_seed")
     start = st.form_submit_button("Start training", type="primary", icon=":material/model_training:", disabled=busy)
 
+to_query(["train_variant", "train_steps", "train_lr", "train_width", "train_seed"])
+url_notices()
 if start:
     cfg = training.default_config(variant, steps=int(steps), lr=float(lr), d_model=int(width), seed=int(seed),
                                   d_ff=4 * int(width))
