@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from browser_util import SHOTS, STAGE, page_text, wait_idle, wait_stage
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -365,7 +365,7 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     type_number(page, "Seed", 11)
     wait_query(page, "real_seed", "11")
     prompt = "now is the winter of our discontent"
-    box = page.get_by_label("Prompt")
+    box = page.get_by_role("textbox", name="Prompt", exact=True)
     box.fill(prompt)
     box.press("Control+Enter")
     wait_query(page, "real_prompt", prompt)

@@ -189,7 +189,7 @@ def test_reverse_page_for_uniform_and_gaussian(variant):
     assert stage_of(at)["start"] == 3 and shown_units(at) and not at.exception
     assert "changed" in states_at(at, 1)  # self-correction: units change at every step
     charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) >= (4 if variant == "gaussian" else 3)
+    assert len(charts) >= (3 if variant == "gaussian" else 2)  # the grid is on the stage now
     if variant == "gaussian":
         at.toggle(key="clamp").set_value(True).run()
         assert not at.exception
@@ -205,20 +205,23 @@ def test_switching_variant_applies_its_default_steps():
 
 
 @pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
-def test_forward_page_t_slider_corrupts_more_as_t_grows(variant):
-    at = open_page("pages/views/forward.py", {"fwd_variant": variant})
+def test_forward_page_sweeps_t_and_corrupts_more_as_t_grows(variant):
+    at = open_page("pages/views/forward.py", {"fwd_variant": variant, "fwd_t": "0.25"})
     assert at.selectbox(key="fwd_variant").value == variant
-    at.slider(key="fwd_t").set_value(0.0).run()
-    assert not at.exception
-    clean = shown_units(at)
+    d = stage_of(at)
+    assert d["T"] == 20 and d["start"] == 5  # t = 0.25 on the sweep t = 0, 0.05, ..., 1
+    clean, noisy = shown_units(at, 0), shown_units(at, 20)
     assert " ".join(clean) == at.selectbox(key="fwd_sentence").value  # t = 0: the sentence itself
-    at.slider(key="fwd_t").set_value(1.0).run()
-    noisy = shown_units(at)
-    assert noisy != clean
+    assert noisy != clean and states_at(at, 0) == ["committed_earlier"] * 6
     if variant == "masked":
         assert noisy == ["[MASK]"] * 6
+        # the same draws at every t: a masked position stays masked as t grows
+        masked = [[u == "[MASK]" for u in shown_units(at, k)] for k in range(21)]
+        assert all(not a or b for k in range(20) for a, b in zip(masked[k], masked[k + 1]))
+    labels = [d["state_list"][c]["label"] for c in d["legend"]]
+    assert "clean (still the sentence's unit)" in labels and "corrupted at this t" in labels
+    assert any("t = 0.25" in m.value for m in at.markdown)
     at.selectbox(key="fwd_sentence").set_value("our dog s are your s").run()
-    at.slider(key="fwd_t").set_value(0.5).run()
     assert not at.exception and len(at.get("plotly_chart")) == 2
     assert any("How?" in e.label for e in at.expander)
 
@@ -266,11 +269,10 @@ def test_real_model_page_with_the_embedded_default():
     assert not at.exception, at.exception
     traj = at.session_state["real_traj"]
     assert traj.n_steps == 8 and traj.settings["model"].startswith("embedded")
-    at.slider(key="rev_real_step").set_value(4).run()
-    assert not at.exception and at.slider(key="rev_real_step").value == 4
+    assert stage_of(at)["T"] == 8 and stage_of(at)["start"] == 8
     at.session_state["real_block_length"] = 5  # 16 is not divisible by 5: a clear message, nothing lost
     at.run()
     button(at, "real_generate").click().run()
     assert not at.exception and any("divisible" in e.value for e in at.error)
     assert at.session_state["real_traj"] is traj  # the previous generation is still there ...
-    assert at.slider(key="rev_real_step").max == 8  # ... and still shown
+    assert stage_of(at)["T"] == 8  # ... and still shown

@@ -4,6 +4,7 @@ variant added with nothing but its class and one registry line."""
 from __future__ import annotations
 
 import ast
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -136,7 +137,8 @@ def test_a_fourth_variant_on_the_reverse_page(unigram):
     at.run()
     assert not at.exception, at.exception
     assert at.selectbox(key="variant").value == "unigram"
-    assert at.slider(key="rev_step").max == at.slider(key="steps").value == 3
+    stage = json.loads(at.get("bidi_component")[0].proto.json)  # what the browser player gets
+    assert stage["T"] == at.slider(key="steps").value == 3 and stage["title"].startswith("unigram")
     assert at.toggle(key="resample").value is True  # its control, drawn from its declared option
     at.toggle(key="resample").set_value(False).run()
     assert not at.exception and any("A test variant" in c.value for c in at.caption)
