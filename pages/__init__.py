@@ -1,4 +1,4 @@
-"""Widgets shared by several pages: the transport bar, URL query-parameter syncing, the
+"""Widgets shared by several pages: the stage (the browser player), URL query-parameter syncing, the
 sampler controls drawn from a variant's declared options, and the one place models come
 from (the shipped checkpoints, shared by every session, and the models trained in this
 session). Only layout and session state here; all computation is in dlm_core."""
@@ -71,60 +71,6 @@ def to_query(keys) -> None:
     for k in keys:
         if k in st.session_state:
             st.query_params[k] = str(st.session_state[k])
-
-
-def _go(prefix: str, k: int) -> None:
-    st.session_state[f"{prefix}_step"] = k
-    st.session_state[f"{prefix}_playing"] = False
-
-
-def _toggle(prefix: str, n_steps: int) -> None:
-    playing = not st.session_state[f"{prefix}_playing"]
-    if playing and st.session_state[f"{prefix}_step"] >= n_steps:
-        st.session_state[f"{prefix}_step"] = 0  # play again from the start
-    st.session_state[f"{prefix}_playing"] = playing
-
-
-def player(prefix: str, n_steps: int, render) -> None:
-    """Transport bar (first, previous, play/pause, next, last, speed) + step slider over a
-    cached trajectory. `render(k)` draws every view of step k; it never runs a model."""
-    step_key, play_key, speed_key = f"{prefix}_step", f"{prefix}_playing", f"{prefix}_speed"
-    st.session_state.setdefault(play_key, False)
-    st.session_state.setdefault(speed_key, "normal (0.8 s/step)")
-    if st.session_state.get(step_key, 0) > n_steps:
-        st.session_state[step_key] = n_steps
-    st.session_state.setdefault(step_key, n_steps)
-    k = st.session_state[step_key]
-    playing = st.session_state[play_key]
-
-    cols = st.columns([1, 1, 1.3, 1, 1, 3])
-    cols[0].button("First", icon=":material/first_page:", key=f"{prefix}_first", on_click=_go, args=(prefix, 0),
-                   width="stretch")
-    cols[1].button("Prev", icon=":material/chevron_left:", key=f"{prefix}_prev", on_click=_go,
-                   args=(prefix, max(k - 1, 0)), width="stretch")
-    cols[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                   key=f"{prefix}_play", on_click=_toggle, args=(prefix, n_steps), type="primary", width="stretch")
-    cols[3].button("Next", icon=":material/chevron_right:", key=f"{prefix}_next", on_click=_go,
-                   args=(prefix, min(k + 1, n_steps)), width="stretch")
-    cols[4].button("Last", icon=":material/last_page:", key=f"{prefix}_last", on_click=_go, args=(prefix, n_steps),
-                   width="stretch")
-    cols[5].selectbox("Speed", list(SPEEDS), key=speed_key, label_visibility="collapsed")
-
-    interval = SPEEDS[st.session_state[speed_key]] if playing else None
-
-    @st.fragment(run_every=interval)
-    def _frame():
-        if st.session_state[play_key]:
-            nxt = st.session_state[step_key] + 1
-            if nxt >= n_steps:
-                st.session_state[step_key] = n_steps
-                st.session_state[play_key] = False
-                st.rerun()  # full rerun: stops the timer and relabels the play button
-            st.session_state[step_key] = nxt
-        st.slider("Step", 0, n_steps, key=step_key, help="0 = the start (all noise); scrubbing never reruns the model")
-        render(st.session_state[step_key])
-
-    _frame()
 
 
 # ----------------------------------------------------------------------------- models

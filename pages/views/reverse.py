@@ -78,7 +78,7 @@ s.step = k
 to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
 url_notices()
 
-if k == traj.n_steps:
+if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's verdict (not for real-model text)
     reason = validity_reason(traj.final)
     if reason == "valid":
         st.success("A valid sentence of the toy language.")
