@@ -21,11 +21,13 @@ def _note(key: str, raw, value, why: str) -> None:
     notes.append(f"{md_escape(key)} = {md_escape(repr(str(raw))[:60])} {why}: using {md_escape(value)}")
 
 
-def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None):
+def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None, step=None, max_len=None):
     """Initialise session_state[key] from the URL (?key=value) once, else from `default`.
 
-    A value that cannot be read falls back to the default, a number out of [lo, hi] is clamped
-    and an unknown choice falls back; each such change is noted for `url_notices()` to say."""
+    A value that cannot be read falls back to the default, a number out of [lo, hi] is clamped,
+    one between the levels `step` apart (from lo) is rounded to the nearest, a text longer than
+    `max_len` is cut and an unknown choice falls back; each such change is noted for
+    `url_notices()` to say."""
     if key not in st.session_state:
         value = default
         if key in st.query_params:
@@ -44,6 +46,14 @@ def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None):
                 elif hi is not None and value > hi:
                     value = hi
                     _note(key, raw, value, f"is above the largest allowed value ({hi})")
+                if step is not None:
+                    snapped = round((lo or 0) + round((value - (lo or 0)) / step) * step, 10)
+                    if abs(snapped - value) > 1e-9:
+                        value = snapped
+                        _note(key, raw, value, f"is not one of the levels {step:g} apart")
+                if max_len is not None and len(value) > max_len:
+                    value = value[:max_len]
+                    _note(key, raw, f"its first {max_len} characters", "is too long")
                 if choices is not None and value not in choices:
                     value = default
                     _note(key, raw, value, "is not one of the choices")
@@ -51,11 +61,13 @@ def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None):
     return st.session_state[key]
 
 
-def url_notices() -> None:
-    """Say which values of the link were changed (once), instead of failing or resetting silently."""
+def url_notices(where=None) -> None:
+    """Say which values of the link were changed (once), instead of failing or resetting silently.
+    Call it after the page has read all its settings; `where`: a container placed near the top."""
     notes = st.session_state.pop("_url_notes", [])
     if notes:
-        st.info("Some settings in the link were changed: " + "; ".join(notes) + ".", icon=":material/link:")
+        (where or st).info("Some settings in the link were changed: " + "; ".join(notes) + ".",
+                           icon=":material/link:")
 
 
 def _bool(text: str) -> bool:

@@ -6,7 +6,6 @@ one link can leak into the next. The browser only ever talks to the test server 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
@@ -114,21 +113,14 @@ MALFORMED = [
     Link("/home", "home"),
 ]
 
-# real bugs of the app, found by this file: each case runs on its own and is marked xfail (see the reasons)
-KNOWN_BUGS = [
-    pytest.param(Link("/reverse?pos=99", "reverse", ("pos",)), marks=pytest.mark.xfail(
-        reason="pages/views/reverse.py reads `pos` with from_query *after* url_notices(): pos=99 is clamped to 6 "
-               "with no notice on load (the note only shows after the next interaction) and the URL keeps pos=99",
-        strict=False), id="reverse-pos-clamped-without-notice"),
-    pytest.param(Link("/reverse?present=banana", "reverse", ("present",)), marks=pytest.mark.xfail(
-        reason="pages/views/reverse.py parses `present` with a lambda that never raises, so an invalid value "
-               "silently becomes False with no notice (Forward and Real use _bool and note it)",
-        strict=False), id="reverse-present-invalid-without-notice"),
-    pytest.param(Link("/real?real_prompt=" + "p" * 3000, "real", ("real_prompt",)), marks=pytest.mark.xfail(
-        reason="pages/views/real.py casts real_prompt with str(v)[:2000]: a longer prompt is silently cut to "
-               "2000 characters (and the URL rewritten) with no notice",
-        strict=False), id="real-prompt-truncated-without-notice"),
+# bugs this file found (fixed): each case runs on its own, as a regression test
+FIXED_BUGS = [
+    pytest.param(Link("/reverse?pos=99", "reverse", ("pos",)), id="reverse-pos-clamped-with-a-notice"),
+    pytest.param(Link("/reverse?present=banana", "reverse", ("present",)), id="reverse-present-invalid-noted"),
+    pytest.param(Link("/real?real_prompt=" + "p" * 3000, "real", ("real_prompt",)), id="real-prompt-cut-noted"),
+    pytest.param(Link("/forward?fwd_t=0.33", "forward", ("fwd_t",)), id="forward-t-between-levels-noted"),
 ]
+NO_NOTICE = "no notice of the changed settings"
 
 # the widgets as a user sees them: [label, value] in page order (checked radios only; the file uploader
 # and the player's own controls left out)
@@ -143,14 +135,15 @@ XSS_JS = """() => ({
 })"""
 
 
-def _done_js(page_key: str, texts) -> str:
-    """True once the page's script has run: it wrote its settings to the URL, showed the expected text, or
-    failed (an exception box)."""
-    keys = WRITTEN[page_key]
-    cond = [f"new URLSearchParams(location.search).has({k!r})" for k in keys] or ["true"]
-    alt = " || ".join([f"document.body.innerText.includes({t!r})" for t in texts]
-                      + ["!!document.querySelector('[data-testid=stException]')"])
-    return f"() => ({' && '.join(cond)}) || {alt}"
+EXCEPTION_JS = "!!document.querySelector('[data-testid=stException]')"
+
+
+def _ran_js(link: Link) -> str:
+    """True once the page's script has run: it wrote its settings to the URL (or, for a link that stops the
+    page early, showed the expected text), or it failed (an exception box)."""
+    has = [f"document.body.innerText.includes({t!r})" for t in link.texts]
+    keys = [f"new URLSearchParams(location.search).has({k!r})" for k in WRITTEN[link.page]]
+    return f"() => {EXCEPTION_JS} || ({' && '.join((has or keys) or ['true'])})"
 
 
 def _notice_keys(text: str) -> set[str]:
@@ -160,8 +153,14 @@ def _notice_keys(text: str) -> set[str]:
 
 def check_link(page, app_url: str, link: Link, dialogs: list) -> None:
     page.goto(app_url + link.path)
-    page.get_by_role("heading", name=HEADINGS[link.page]).wait_for(timeout=90_000)
-    page.wait_for_function(_done_js(link.page, link.texts), timeout=90_000)
+    try:
+        page.get_by_role("heading", name=HEADINGS[link.page]).wait_for(timeout=60_000)
+        page.wait_for_function(_ran_js(link), timeout=30_000)
+        if link.noted:  # the notice is drawn just after the settings are written to the URL
+            page.wait_for_function(f"() => {EXCEPTION_JS} || document.body.innerText.includes({NOTICE!r})",
+                                   timeout=5_000)
+    except PlaywrightTimeout:
+        pass  # the checks below say what is missing
     wait_idle(page)
     text = page_text(page)
     try:
@@ -171,7 +170,7 @@ def check_link(page, app_url: str, link: Link, dialogs: list) -> None:
         for t in link.texts:
             assert t in text, f"missing text {t!r}"
         if link.noted:
-            assert NOTICE in text, "no notice of the changed settings"
+            assert NOTICE in text, NO_NOTICE
             assert _notice_keys(text) == set(link.noted), f"the notice names {_notice_keys(text)}"
         else:
             assert NOTICE not in text, "a notice, though no setting was changed"
@@ -212,12 +211,38 @@ def test_malformed_links_never_show_a_traceback(app_url, browser):
     assert not failures, "\n\n".join(failures)
 
 
-@pytest.mark.parametrize("link", KNOWN_BUGS)
-def test_link_known_bug(app_url, browser, link):
+@pytest.mark.parametrize("link", FIXED_BUGS)
+def test_links_that_once_changed_a_value_silently(app_url, browser, link):
     dialogs: list = []
     context, page = _new_page(browser, dialogs)
     try:
         check_link(page, app_url, link, dialogs)
+    finally:
+        context.close()
+
+
+def test_real_pos_out_of_range_is_clamped_and_noted(app_url, browser):
+    """real_pos is read once there is a generation; out of range, it is clamped and must be noted."""
+    dialogs: list = []
+    context, page = _new_page(browser, dialogs)
+    try:
+        page.goto(app_url + "/real?real_gen_length=16&real_steps=8&real_block_length=16&real_pos=999")
+        page.get_by_text("Model ready").wait_for(timeout=180_000)
+        wait_idle(page)
+        page.get_by_role("button", name="Generate").click()
+        wait_stage(page, timeout=180_000)
+        wait_idle(page)
+        try:
+            page.wait_for_function(f"() => document.body.innerText.includes({NOTICE!r})", timeout=3_000)
+        except PlaywrightTimeout:
+            pass
+        text = page_text(page)
+        assert page.locator("[data-testid=stException]").count() == 0 and "Traceback" not in text
+        value, top = page.evaluate("() => { const e = document.querySelector('input[aria-label^=\"Position\"]');"
+                                   " return [e.value, e.max]; }")
+        assert int(value) < 999 and (not top or value == top), (value, top)  # clamped to the last position
+        assert not dialogs
+        assert "real_pos" in _notice_keys(text)
     finally:
         context.close()
 
@@ -275,7 +300,7 @@ def open_copy(browser, url: str, heading: str):
 def same_widgets(page, expected: list, timeout=20_000) -> None:
     """Wait (the page draws its widgets one by one) until the widgets show `expected`, then check it."""
     try:
-        page.wait_for_function(f"(exp) => JSON.stringify(({WIDGETS_JS})()) === exp", arg=json.dumps(expected),
+        page.wait_for_function(f"(exp) => JSON.stringify(({WIDGETS_JS})()) === JSON.stringify(exp)", arg=expected,
                                timeout=timeout)
     except PlaywrightTimeout:
         pass
@@ -347,7 +372,8 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     # Train: its settings sit in a form (they apply on "Start training"), so they come from a link here
     page.goto(app_url + "/train?train_variant=uniform&train_steps=150&train_lr=0.001&train_width=32&train_seed=7")
     page.get_by_role("heading", name=HEADINGS["train"]).wait_for(timeout=90_000)
-    wait_query(page, "train_seed", "7")
+    page.get_by_text("Pick the settings and press").wait_for(timeout=90_000)  # the end of the page
+    wait_idle(page)
     before = widgets(page)
     assert before[:2] == [["Variant", "uniform"], ["Steps", "150"]] and ["Seed", "7"] in before, before
     url = page.url
@@ -361,7 +387,7 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     page.goto(app_url + "/real?real_gen_length=16&real_steps=8&real_block_length=16")
     page.get_by_role("heading", name=HEADINGS["real"]).wait_for(timeout=90_000)
     page.get_by_text("Model ready").wait_for(timeout=180_000)
-    wait_query(page, "real_steps", "8")
+    wait_query(page, "real_prompt", "to be or not to be, that is the")  # the settings are written to the URL
     type_number(page, "Seed", 11)
     wait_query(page, "real_seed", "11")
     prompt = "now is the winter of our discontent"
@@ -380,7 +406,8 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     ctx2, copy = open_copy(browser, url, HEADINGS["real"])
     copy.get_by_text("Model ready").wait_for(timeout=180_000)
     copy.get_by_role("button", name="Generate").wait_for(timeout=90_000)
-    same_widgets(copy, before[0])  # the same settings and prompt, before generating
+    settings = [w for w in before[0] if not w[0].startswith("Position")]  # drawn once there is a generation
+    same_widgets(copy, settings)  # the same settings and prompt, before generating
     copy.get_by_role("button", name="Generate").click()
     wait_stage(copy, timeout=180_000)
     wait_idle(copy)

@@ -9,6 +9,7 @@ from pages import _bool, from_query, session_models, shipped_model, to_query, ur
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
            "Sampled numbers carry their standard error; exact ones say so.")
+notice_box = st.container()
 
 
 @st.cache_data(show_spinner=False)
@@ -103,7 +104,7 @@ for col, v in zip(cols, VARIANTS, strict=True):
 from_query("cmp_full", False, _bool)
 full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
 to_query(["cmp_T", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
-url_notices()
+url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     bar = st.progress(0.0, text="Starting ...")
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}

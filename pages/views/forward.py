@@ -23,6 +23,7 @@ def sweep(variant: str, sentence: str, seed: int, schedule: str):
 st.title("Forward process: how each kind of noise destroys a sentence")
 st.caption("Training teaches a model to undo exactly this corruption. Scrub or play t from 0 (data) to 1 "
            "(pure noise): the same random draws are used at every t, so you see the noise grow.")
+notice_box = st.container()
 
 with st.sidebar:
     st.header("Corruption")
@@ -39,17 +40,17 @@ with st.sidebar:
 
 s = st.session_state
 schedule = s.fwd_schedule if s.fwd_schedule in variant.forward_schedules else "linear"
-from_query("fwd_t", 0.5, float, lo=0.0, hi=1.0)
+from_query("fwd_t", 0.5, float, lo=0.0, hi=1.0, step=1 / LEVELS)
 x0 = encode(s.fwd_sentence)
 traj, states, ts = sweep(variant.name, s.fwd_sentence, int(s.fwd_seed), schedule)
 data = stage_data(traj, title=f"{variant.name} noise on “{s.fwd_sentence}”", start=round(float(s.fwd_t) * LEVELS),
                   interval_s=0.3, present=bool(s.present), words=forward.FORWARD_WORDS, step_name="noise level",
                   states=states)
 k = stage(data, key="fwd_stage")
-t = float(ts[k])
+t = round(float(ts[k]), 6)
 s.fwd_t = t
 to_query(["fwd_variant", "fwd_sentence", "fwd_schedule", "fwd_seed", "fwd_t"])
-url_notices()
+url_notices(notice_box)
 
 model = shipped_model(variant.name) if variant.needs_model_for_forward() else None
 view = forward.forward_view(variant.name, x0, t, seed=s.fwd_seed, schedule=schedule, model=model)

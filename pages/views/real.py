@@ -25,6 +25,7 @@ st.caption(
     "The same sampler and views as the toy pages, on a real model: the embedded Shakespeare model "
     "(offline, CPU), a hub checkpoint, or any local path."
 )
+notice_box = st.container()
 
 SOURCES = ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"]
 PROMPT = "to be or not to be, that is the"
@@ -38,7 +39,7 @@ with st.sidebar:
         name = st.selectbox("Checkpoint", list(hf_adapter.SUGGESTED), key="real_suggested",
                             format_func=lambda n: f"{n} ({hf_adapter.SUGGESTED[n]})")
     elif source == SOURCES[2]:
-        from_query("real_custom", "", lambda v: str(v)[:300])
+        from_query("real_custom", "", max_len=300)
         name = st.text_input("Hub id or local path", key="real_custom", placeholder="org/model or /path/to/model")
     else:
         name = ""
@@ -84,19 +85,15 @@ with st.status("Model", expanded=False) as status:
     except hf_adapter.ModelLoadError as e:
         status.update(label="The model could not be loaded", state="error", expanded=True)
         st.error(str(e))
-        url_notices()
+        url_notices(notice_box)
         st.stop()
 
 from_query("real_uncond", False, _bool)
 unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
-from_query("real_prompt", PROMPT, lambda v: str(v)[:2000])
+from_query("real_prompt", PROMPT, max_len=2000)
 prompt = "" if unconditional else st.text_area(
     "Prompt" + (" (the model's chat template is applied)" if lm.has_chat_template else ""),
     key="real_prompt", height=80)
-to_query(["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
-          "real_strategy", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos", "real_speed",
-          "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"])
-url_notices()
 
 live = st.empty()
 
@@ -128,8 +125,13 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
         s.real_traj = new_traj
         s.real_step = new_traj.n_steps
 
+URL_KEYS = ["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
+            "real_strategy", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos", "real_speed",
+            "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"]
 traj = s.get("real_traj")
 if traj is None:
+    to_query(URL_KEYS)
+    url_notices(notice_box)
     st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
             "then the stage replays it.")
     st.stop()
@@ -169,3 +171,5 @@ with right:
     st.caption("The score each committed token had when it was chosen.")
 
 export_buttons(traj, k, "real-trajectory")
+to_query(URL_KEYS)
+url_notices(notice_box)

@@ -8,10 +8,11 @@ import streamlit as st
 
 from dlm_core import figures
 from dlm_core.stage import stage_data
-from dlm_core.toy_language import L, validity_reason
+from dlm_core.toy_language import validity_reason
 from dlm_core.variants import VARIANTS
 from pages import (
     SPEEDS,
+    _bool,
     export_buttons,
     from_query,
     import_trajectory,
@@ -55,16 +56,17 @@ with st.sidebar:
     from_query("speed", 0.8, float, choices=list(SPEEDS.values()))
     st.selectbox("Speed", list(SPEEDS.values()), key="speed", format_func=lambda v: SPEED_NAMES[v],
                  help="How long each step stays on the stage when playing (the player's own menu too).")
-    from_query("present", False, lambda v: str(v).lower() in ("1", "true", "yes", "on"))
+    from_query("present", False, _bool)
 
 s = st.session_state
 st.caption(variant.text.intro + " Press play, or scrub: every step is already computed, nothing is re-run.")
+notice_box = st.container()
 model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
     traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
 except ValueError as e:
     st.error(f"These settings don't work together: {e}")
-    url_notices()
+    url_notices(notice_box)
     st.stop()
 imported = import_trajectory("rev_import")
 if imported is not None:
@@ -75,8 +77,7 @@ data = stage_data(traj, title=f"{traj.variant}: {s.steps} steps, seed {s.seed}" 
                   start=s.step, interval_s=s.speed, present=bool(s.present))
 k = stage(data, key="rev_stage")
 s.step = k
-to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
-url_notices()
+from_query("pos", 1, int, lo=1, hi=traj.length)
 
 if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's verdict (not for real-model text)
     reason = validity_reason(traj.final)
@@ -89,7 +90,6 @@ with st.expander("How? The token × step grid"):
 left, right = st.columns(2)
 with left:
     st.subheader(f"What the model predicts at step {k}")
-    from_query("pos", 1, int, lo=1, hi=L)
     pos = st.selectbox("Position", list(range(1, traj.length + 1)), key="pos") - 1
     if k == 0:
         st.info("Step 0 is the start (pure noise); move to step 1 or later to see a prediction.")
@@ -113,3 +113,5 @@ if projection is not None and traj.records and traj.records[0].state is not None
     st.caption("A 2-D projection (the two principal axes of E) of each position's z_s, from noise to a unit.")
 
 export_buttons(traj, k, "trajectory")
+to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
+url_notices(notice_box)
