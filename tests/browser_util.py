@@ -23,6 +23,9 @@ def wait_idle(page, timeout=60_000):
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
     )
     page.wait_for_timeout(300)
+    page.wait_for_function(  # and no element left over from the previous run (Streamlit marks them stale)
+        "() => !document.querySelector('[data-stale=\"true\"]') && "
+        "!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout, polling=100)
 
 
 def open_and_wait(browser, url: str, heading: str, height: int = 1800, width: int = 1400):

@@ -155,7 +155,8 @@ class Stage {
     this.cellH = real ? Math.max(3, Math.min(big ? 30 : 20, Math.floor((big ? 700 : 520) / R)))
                       : (big ? 54 : (narrow ? 28 : 36));
     const dpr = window.devicePixelRatio || 1;
-    const w = this.labelW + C * this.cellW + 2, h = R * this.cellH + 40;
+    const axis = big ? 16 : 11, counts = big ? 40 : 29;  // the step axis, and the changed counts below it
+    const w = this.labelW + C * this.cellW + 2, h = R * this.cellH + counts + (big ? 14 : 11);
     this.gw = w; this.gh = h;
     for (const c of [this.canvas]) {
       c.width = Math.ceil(w * dpr); c.height = Math.ceil(h * dpr);
@@ -213,15 +214,15 @@ class Stage {
     g.fillStyle = "#333333"; g.textAlign = "center";
     g.font = `${big ? 16 : 11}px sans-serif`;
     const every = Math.max(1, Math.ceil(28 / this.cellW));
-    for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + 11);
+    for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + axis);
     // how many positions each step committed (or changed): idle steps show as 0
     g.fillStyle = "#666666";
     g.textAlign = "right";
-    g.fillText(narrow ? "+" : "changed", this.labelW - 6, R * this.cellH + 29);
+    g.fillText(narrow ? "+" : "changed", this.labelW - 6, R * this.cellH + counts);
     g.textAlign = "center";
     for (let c = 1; c < C; c += every) {
       g.fillStyle = d.commits[c] ? "#333333" : "#B00020";
-      g.fillText(String(d.commits[c]), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + 29);
+      g.fillText(String(d.commits[c]), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + counts);
     }
     this.off = off;
     this.drawGrid();

@@ -1,0 +1,80 @@
+"""Lessons and their prediction questions: answers computed from the models, never written down."""
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dlm_core import questions, training
+from dlm_core.lessons import LESSONS
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def test_lessons_are_short_and_name_real_questions():
+    assert 6 <= len(LESSONS) <= 9
+    asked = [st.question for lesson in LESSONS for st in lesson.steps if st.question]
+    assert set(asked) <= set(questions.QUESTIONS) and len(set(asked)) >= 8
+    for lesson in LESSONS:
+        for st in lesson.steps:
+            sentences = [x for x in re.split(r"(?<=[.!?])\s+", st.text.strip()) if x]
+            assert 1 <= len(sentences) <= 3, st.text
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return questions.shipped_models()
+
+
+def test_answers_follow_the_checkpoint(shipped):
+    answers = questions.check_answers(shipped)
+    assert answers["ar-next"].index == 4  # after "dog s" the verb is always "are": exact
+    # a masked model trained for a few steps instead of the shipped one
+    cfg = training.default_config("masked", steps=30, seed=1)
+    weak = dict(shipped, masked=training.train(cfg).model)
+    weak_answers = questions.check_answers(weak)  # still one of each question's choices
+    changed = [k for k in answers if answers[k].index != weak_answers[k].index or answers[k].why != weak_answers[k].why]
+    assert {"first-commit", "valid-T6", "nelbo-gap"} & set(changed), changed
+    assert weak_answers["nelbo-gap"].index > answers["nelbo-gap"].index  # a weak model is further from H
+    assert answers["ar-next"] == weak_answers["ar-next"]  # the exact language's answer does not move
+
+
+def open_lesson(lesson: int, step: int) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"lesson": str(lesson), "step": str(step)})
+    at.switch_page("pages/views/lessons.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("lesson", range(1, len(LESSONS) + 1))
+def test_every_step_of_every_lesson_renders(lesson):
+    for step in range(1, len(LESSONS[lesson - 1].steps) + 1):
+        at = open_lesson(lesson, step)
+        assert any(f"step {step} of" in h.value for h in at.subheader)
+        kind = LESSONS[lesson - 1].steps[step - 1].view.kind
+        if kind in ("autoregressive", "reverse", "forward"):
+            assert len(at.get("bidi_component")) == 1  # the stage, set up for this step
+
+
+def test_predict_then_reveal():
+    at = open_lesson(4, 1)  # the T = 1 validity question
+    q = questions.QUESTIONS["valid-T1"]
+    reveal = next(b for b in at.button if b.key == "reveal-valid-T1")
+    assert reveal.disabled  # no answer before a guess
+    at.radio(key="guess-valid-T1").set_value(3).run()
+    next(b for b in at.button if b.key == "reveal-valid-T1").click().run()
+    right = q.answer(questions.shipped_models())
+    shown = [m.value for m in [*at.success, *at.info]]
+    assert any(right.why in m for m in shown), shown
+    assert any(q.choices[right.index] in m for m in shown) or right.index == 3
+
+
+def test_next_and_previous_walk_through_the_lessons():
+    at = open_lesson(1, 2)
+    next(b for b in at.button if b.key == "lesson_next").click().run()
+    assert (at.session_state["lesson"], at.session_state["step"]) == (2, 1)
+    next(b for b in at.button if b.key == "lesson_prev").click().run()
+    assert (at.session_state["lesson"], at.session_state["step"]) == (1, 2)
