@@ -8,6 +8,7 @@ st.set_page_config(page_title="Diffusion LM visualiser", page_icon=":material/bl
 
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="welcome"),
+    st.Page("pages/views/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),
     st.Page("pages/views/forward.py", title="Forward process", icon=":material/fast_forward:", url_path="forward"),
     st.Page("pages/views/reverse.py", title="Reverse process", icon=":material/fast_rewind:", url_path="reverse"),
     st.Page("pages/views/compare.py", title="Compare variants", icon=":material/compare_arrows:",

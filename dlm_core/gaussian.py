@@ -367,6 +367,8 @@ class GaussianVariant(Variant):
                     "added: $z_t = \\alpha\\,E[x] + \\sigma\\,\\epsilon$, $\\alpha^2 = \\mathrm{sigmoid}(-\\gamma)$, "
                     "$\\sigma^2 = \\mathrm{sigmoid}(\\gamma)$, with a linear log-SNR $\\gamma(t)$ (VDM, Plaid). "
                     "The points shown are $z_t/\\alpha$, whose nearest embedding is the unit a reader would guess.",
+        notice="What to notice: each position's nearest unit keeps jumping (vermillion) for most of the steps and "
+               "settles only near the end, when little noise is left.",
     )
 
     def build_model(self, cfg) -> GaussianDenoiser:

@@ -249,6 +249,8 @@ class MaskedVariant(Variant):
                     "(absorbing state; MDLM, MD4). Linear: $\\alpha_t = 1-t$; cosine: "
                     "$\\alpha_t = 1-\\cos(\\tfrac{\\pi}{2}(1-t))$.",
         forward_marginals="the mass on [MASK] grows as 1 − α_t.",
+        notice="What to notice: a grey [MASK] turns orange when its unit is committed and stays blue from then on: "
+               "once written, a unit never changes (unless ReMDM remasking hides it again, in pink).",
     )
 
     def build_model(self, cfg) -> Denoiser:
@@ -285,6 +287,11 @@ class MaskedVariant(Variant):
             cell.validity_exact, cell.forward_kl_bits_exact = float(p_T.sum()), kl_bits(sa.p, p_T)
         report.details["validity_schedule"] = settings.schedule
         return report
+
+    def exact_validity(self, model, steps: int, schedule: str = "linear") -> float:
+        """sum_x p_T(x) over the language: the dynamic programme over revealed sets (ancestral_exact_probs)."""
+        sa = support_arrays()
+        return float(ancestral_exact_probs(sa.x, log_probs_fn(model), steps, schedule).sum())
 
     def sampled_options(self, settings: EvalSettings) -> dict:
         return {"strategy": "ancestral", "schedule": settings.schedule}

@@ -286,6 +286,8 @@ class UniformVariant(Variant):
                     "$q(z_t^i \\mid x^i) = \\alpha_t\\,\\mathrm{onehot}(x^i) + (1-\\alpha_t)\\,\\tfrac{1}{V}"
                     "\\mathbf{1}$, $\\alpha_t = 1-t$ (D3PM, UDLM). At $t=1$ every unit is equally likely.",
         forward_marginals="the one-hot flattens towards 1/13 for every unit.",
+        notice="What to notice: vermillion cells changed their unit at that step (self-correction): many change in "
+               "the first steps, fewer later, and a late correction is still possible.",
     )
 
     def build_model(self, cfg) -> Denoiser:

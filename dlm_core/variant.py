@@ -36,6 +36,7 @@ class PageText:
     prediction: str  # what the per-position distribution at step {k} is
     forward_how: str  # Markdown with LaTeX: the forward process
     forward_marginals: str = ""  # caption of the per-position distribution of z_t
+    notice: str = ""  # one plain line under the stage / the token × step grid: what to notice
 
 
 class Variant(ABC):
@@ -106,6 +107,10 @@ class Variant(ABC):
         cells = sampled_cells(self, model, settings, **self.sampled_options(settings))
         return EvalReport(variant=self.name, nelbo_bits_per_unit=value, nelbo_stderr_bits=stderr,
                           nelbo_exact=self.exact_nelbo, by_steps=cells, settings=asdict(settings), details=details)
+
+    def exact_validity(self, model, steps: int, schedule: str = "linear") -> float | None:
+        """The exact valid mass of the `steps`-step sampler, for variants that can compute it (else None)."""
+        return None
 
     def sampled_options(self, settings: EvalSettings) -> dict:
         """Sampler options of the evaluation's (and the comparison's) sampled cells."""

@@ -219,3 +219,27 @@ def import_trajectory(key: str):
     st.info(f"Showing the trajectory from {md_escape(up.name)} ({traj.n_steps} steps). Remove the file in the "
             "sidebar to go back to the sampler.", icon=":material/upload_file:")
     return traj
+
+
+# ------------------------------------------------------------------------ glossary
+
+GLOSSARY_LABEL = "Words on this page"
+
+
+def options_text(config_class) -> str:
+    """What the sampler controls of a config class say (labels, help, choices), for glossary.terms_in."""
+    return " ".join(f"{opt.label}: {opt.help} {', '.join(map(str, opt.choices or ()))}."
+                    for _, opt, _ in config_class.options())
+
+
+def glossary_popover(terms, where=None) -> None:
+    """'Words on this page': the plain-language definition (dlm_core.glossary) of each term given, one
+    click away, in `where` (a container; default: here). The definitions are escaped: drawn as text,
+    never as links, HTML or formatting. A term missing from the glossary is an error."""
+    from dlm_core.glossary import definitions
+
+    entries = definitions(terms)
+    with (where or st).popover(GLOSSARY_LABEL, icon=":material/help:",
+                               help="Plain meanings of the words and symbols this page uses; the “How?” "
+                                    "sections have the equations."):
+        st.markdown("\n".join(f"- **{md_escape(term)}**: {md_escape(text)}" for term, text in entries.items()))

@@ -3,12 +3,22 @@
 import streamlit as st
 
 from dlm_core import compare, figures  # light: the table is drawn before torch is imported
-from dlm_core.toy_language import validity_reason
-from pages import _bool, from_query, session_models, shipped_model, to_query, url_notices
+from dlm_core.glossary import verdict_words
+from dlm_core.toy_language import support_size, validity_reason
+from pages import _bool, from_query, glossary_popover, session_models, shipped_model, to_query, url_notices
+
+WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL", "KL (divergence)", "steps T",
+         "variant", "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "NELBO", "NELBO − H",
+         "validity", "error reasons", "coverage", "support", "forward KL", "KL valid", "TV (total variation)",
+         "p, p_model", "empirical distribution", "Monte Carlo", "ancestral", "sampler", "strategy", "random (strategy)",
+         "low-confidence", "margin", "entropy (strategy)", "confidence (score)", "schedule α_t", "ReMDM remasking η",
+         "seed", "reverse process", "token / unit", "[PAD]", "[MASK]", "commit", "self-correction", "checkpoint",
+         "noise"]
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
            "Sampled numbers carry their standard error; exact ones say so.")
+glossary_popover(WORDS)
 notice_box = st.container()
 
 
@@ -39,6 +49,17 @@ steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps
 from_query("cmp_T", 24 if 24 in steps_list else steps_list[-1], int, choices=steps_list)
 T = st.select_slider("Steps T for the table", steps_list, key="cmp_T")
 st.markdown(compare.markdown_table(compare.summary_rows(results, T)))
+st.caption(
+    "**What the columns mean** (↑ higher is better, ↓ lower is better):  \n"
+    "**variant**: the kind of noise (masked, uniform or Gaussian).  \n"
+    "**NELBO − H** ↓: how far the model's training bound is above the entropy floor H, in bits per unit.  \n"
+    "**validity** ↑: the share of samples that are sentences of the language (± its standard error).  \n"
+    "**error reasons**: why the invalid samples are wrong; other means none of the simple fixes (padding, "
+    "agreement, predicate number) makes them valid.  \n"
+    f"**coverage** ↑: the share of the language's {support_size()} sentences that turned up at least once.  \n"
+    "**forward KL** ↓: how badly the model misses sentences the language often writes (exact, masked only).  \n"
+    "**KL valid** ↓: whether the valid samples come in the language's own proportions.  \n"
+    "**TV** ↓: how different the samples are from the language overall, invalid ones included (0 to 1).")
 with st.expander("How? The columns"):
     st.markdown(
         "NELBO − H: the gap between each model's bound and the entropy, bits per unit (exact for masked: 63 "
@@ -51,9 +72,13 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("Validity against steps")
     st.plotly_chart(figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
+    st.caption("What to notice: validity climbs as the number of steps T grows; with a single step almost no "
+               "sample is a sentence.")
 with c2:
     st.subheader("Coverage against steps")
     st.plotly_chart(figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
+    st.caption("What to notice: near 1, every sentence of the language turns up; a curve falls when a model keeps "
+               "writing the same few sentences.")
 st.caption("Few steps means many units decided in parallel, independently: that is where the variants differ most.")
 
 st.header("Masked: strategies and schedules")
@@ -63,6 +88,7 @@ with c1:
     from_query("cmp_strategy_T", options[-1], int, choices=options)
     sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
     st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
+    st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
     cells = results["strategies"][str(sT)]
     st.markdown(compare.markdown_table([
         {"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
@@ -90,10 +116,11 @@ trajs = same_seed_trajectories(int(seed), int(steps))
 cols = st.columns(len(trajs))
 for col, (v, traj) in zip(cols, trajs.items(), strict=True):
     with col:
-        st.markdown(f"**{v}** — {validity_reason(traj.final)}")
+        st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
         st.markdown(figures.sequence_html(traj, traj.n_steps, big=False), unsafe_allow_html=True)
         fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
         st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
+        st.caption(VARIANTS[v].text.notice)
 
 st.header("Recompute")
 trained = {v: session_models(v) for v in VARIANTS}

@@ -5,13 +5,17 @@ The stage sweeps t in the browser (scrub, play, keys); the views below follow th
 import streamlit as st
 
 from dlm_core import figures, forward
+from dlm_core.glossary import terms_in, verdict_words
 from dlm_core.schedules import SCHEDULES
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import decode, encode, validity_reason
 from dlm_core.variants import VARIANTS
-from pages import _bool, from_query, shipped_model, stage, to_query, url_notices, variant_picker
+from pages import _bool, from_query, glossary_popover, shipped_model, stage, to_query, url_notices, variant_picker
 
 LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
+WORDS = ["forward process", "noise", "t (noise level)", "variant", "masked (absorbing) diffusion",
+         "uniform diffusion", "Gaussian diffusion", "toy language", "token / unit", "[PAD]", "schedule α_t",
+         "seed", "z_t (noisy sequence)", "scrub"]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -23,6 +27,7 @@ def sweep(variant: str, sentence: str, seed: int, schedule: str):
 st.title("Forward process: how each kind of noise destroys a sentence")
 st.caption("Training teaches a model to undo exactly this corruption. Scrub or play t from 0 (data) to 1 "
            "(pure noise): the same random draws are used at every t, so you see the noise grow.")
+glossary_box = st.container()  # filled at the end, when the page knows what it said
 notice_box = st.container()
 
 with st.sidebar:
@@ -47,6 +52,8 @@ data = stage_data(traj, title=f"{variant.name} noise on “{s.fwd_sentence}”",
                   interval_s=0.3, present=bool(s.present), words=forward.FORWARD_WORDS, step_name="noise level",
                   states=states)
 k = stage(data, key="fwd_stage")
+st.caption("What to notice: the closer t gets to 1, the fewer positions still show the sentence's own unit (blue); "
+           "at t = 1 nothing of the sentence is left, except by chance.")
 t = round(float(ts[k]), 6)
 s.fwd_t = t
 to_query(["fwd_variant", "fwd_sentence", "fwd_schedule", "fwd_seed", "fwd_t"])
@@ -55,9 +62,11 @@ url_notices(notice_box)
 model = shipped_model(variant.name) if variant.needs_model_for_forward() else None
 view = forward.forward_view(variant.name, x0, t, seed=s.fwd_seed, schedule=schedule, model=model)
 st.markdown(f"**Clean:** `{decode(x0)}` · **t = {t:.2f}** (noise level {k} of {LEVELS})")
-st.caption(f"One draw of z_t at t = {t:.2f} (seed {s.fwd_seed})"
-           + ("" if variant.mask_id is not None else f"; as a sentence it is: {validity_reason(view['tokens'])}")
-           + (". Each position is shown as the unit nearest to z_t / α." if "units_2d" in view else "."))
+draw_caption = (f"One draw of z_t at t = {t:.2f} (seed {s.fwd_seed})"
+                + ("" if variant.mask_id is not None else
+                   f"; as a sentence it is {verdict_words(validity_reason(view['tokens']))}")
+                + (". Each position is shown as the unit nearest to z_t / α." if "units_2d" in view else "."))
+st.caption(draw_caption)
 
 left, right = st.columns([3, 2])
 with left:
@@ -77,3 +86,6 @@ with right:
     st.caption("The noise level over time, with a marker at the chosen t.")
 with st.expander("How? The equation"):
     st.markdown(variant.text.forward_how)
+said = " ".join([variant.text.forward_how, variant.text.forward_marginals, draw_caption, *curve["curves"]])
+views = ["embedding", "2-D projection"] if "units_2d" in view else ["probability distribution", "forward process"]
+glossary_popover(WORDS + views + terms_in(said), where=glossary_box)

@@ -3,8 +3,16 @@
 import streamlit as st
 
 from dlm_core import figures, toy_language
+from pages import glossary_popover
+
+WORDS = ["DLM (diffusion language model)", "autoregressive model", "token / unit", "noise", "forward process",
+         "reverse process", "toy language", "[PAD]", "entropy H", "bits per unit", "validity", "sample",
+         "masked (absorbing) diffusion", "[MASK]", "uniform diffusion", "Gaussian diffusion", "self-correction",
+         "embedding", "vector", "commit", "ReMDM remasking η", "prompt", "confidence (score)", "viridis",
+         "variant", "D3PM", "Diffusion-LM", "CDCD", "Plaid", "MDLM", "MD4", "RADD", "LLaDA", "Dream", "UDLM"]
 
 st.title("Seeing how diffusion language models write")
+glossary_popover(WORDS)
 st.markdown(
     """
 An autoregressive language model writes left to right, one token at a time. A **diffusion language

@@ -5,12 +5,13 @@ Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move betwe
 import streamlit as st
 
 from dlm_core import compare, figures, forward
+from dlm_core.glossary import terms_in
 from dlm_core.lessons import LESSONS, autoregressive_trajectory
 from dlm_core.questions import QUESTIONS, SEED, shipped_models
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import encode
 from dlm_core.variants import VARIANTS
-from pages import _bool, from_query, shipped_model, stage, to_query, url_notices
+from pages import _bool, from_query, glossary_popover, shipped_model, stage, to_query, url_notices
 
 
 @st.cache_data(show_spinner="Working out the answer from the models ...")
@@ -71,6 +72,7 @@ next_at = (s.lesson, s.step + 1) if s.step < len(lesson.steps) else (s.lesson + 
     if s.lesson < len(LESSONS) else None
 
 st.subheader(f"{titles[s.lesson - 1]} · step {s.step} of {len(lesson.steps)}")
+glossary_box = st.container()
 st.markdown(step.text)
 
 # ------------------------------------------------------------------------- the live view
@@ -94,6 +96,8 @@ if view.kind in ("autoregressive", "reverse", "forward"):
     data = stage_data(traj, title=title, start=start, present=bool(s.present), report=False, words=words,
                       step_name=name, states=states)
     stage(data, key=f"lesson-{s.lesson}-{s.step}")
+    st.caption("What to notice: the colours say what each step did — grey still noise, orange changed at this "
+               "step, blue kept. Press play, or scrub.")
 elif view.kind == "validity":
     v = exact_validities()
     st.bar_chart({"exact valid mass": {str(T): p for T, p in v.items()}}, x_label="steps T", y_label="valid")
@@ -149,5 +153,7 @@ c1.button("Previous", icon=":material/arrow_back:", key="lesson_prev", disabled=
 c2.button("Next", icon=":material/arrow_forward:", key="lesson_next", disabled=next_at is None, type="primary",
           on_click=go, args=next_at or (1, 1), shortcut="PageDown", width="stretch")
 st.caption("PageUp / PageDown: previous / next step. On the stage: Space plays, ← → step, F presents.")
+words = terms_in(" ".join([step.text, step.try_this, QUESTIONS[step.question].prompt if step.question else ""]))
+glossary_popover(sorted(set(words)), where=glossary_box)
 to_query(["lesson", "step"])
 url_notices(notice_box)

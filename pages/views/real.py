@@ -7,11 +7,17 @@ import streamlit as st
 from dlm_core import figures, hf_adapter
 from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
 from dlm_core.stage import stage_data
-from pages import SPEEDS, _bool, export_buttons, from_query, md_escape, stage, to_query, url_notices
+from pages import SPEEDS, _bool, export_buttons, from_query, glossary_popover, md_escape, stage, to_query, url_notices
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
 MASK_GLYPH = "▢"
+WORDS = ["DLM (diffusion language model)", "masked (absorbing) diffusion", "embedded model", "Hugging Face hub",
+         "checkpoint", "remote code", "sampler", "token / unit", "semi-autoregressive block", "strategy",
+         "low-confidence", "margin", "entropy (strategy)", "random (strategy)", "fixed-count sampler",
+         "temperature", "guidance (CFG)", "seed", "end-of-sequence token", "prompt", "token × step grid",
+         "unconditional", "canvas", "[MASK]", "noise", "parameters", "CPU", "top-k", "confidence (score)", "commit",
+         "trajectory", "JSON", "HTML", "logits", "LLaDA", "reverse process", "SUBS"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -25,6 +31,7 @@ st.caption(
     "The same sampler and views as the toy pages, on a real model: the embedded Shakespeare model "
     "(offline, CPU), a hub checkpoint, or any local path."
 )
+glossary_box = st.container()  # filled once the model is known (a chat model's prompt gets its template)
 notice_box = st.container()
 
 SOURCES = ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"]
@@ -86,7 +93,9 @@ with st.status("Model", expanded=False) as status:
         status.update(label="The model could not be loaded", state="error", expanded=True)
         st.error(str(e))
         url_notices(notice_box)
+        glossary_popover(WORDS, where=glossary_box)
         st.stop()
+glossary_popover(WORDS + (["chat template"] if lm.has_chat_template else []), where=glossary_box)
 
 from_query("real_uncond", False, _bool)
 unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
@@ -145,6 +154,8 @@ if traj.settings.get("prompt"):
 data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_step, interval_s=s.real_speed,
                   present=bool(s.present), rows=rows)
 k = stage(data, key="real_stage")
+st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
+           "when there are several blocks (dashed lines in the grid), they fill from left to right.")
 s.real_step = k
 with st.expander("How? Blocks and guidance"):
     st.markdown(

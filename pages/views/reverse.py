@@ -7,6 +7,7 @@ transport) plays in the browser; the views below it follow the step it reports w
 import streamlit as st
 
 from dlm_core import figures
+from dlm_core.glossary import terms_in
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import validity_reason
 from dlm_core.variants import VARIANTS
@@ -15,7 +16,9 @@ from pages import (
     _bool,
     export_buttons,
     from_query,
+    glossary_popover,
     import_trajectory,
+    options_text,
     sampler_controls,
     session_models,
     shipped_model,
@@ -27,6 +30,9 @@ from pages import (
 
 SHIPPED = "shipped checkpoint"
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
+WORDS = ["reverse process", "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
+         "Gaussian diffusion", "checkpoint", "steps T", "sampler", "seed", "stage (player)", "scrub", "trajectory",
+         "JSON", "HTML", "token × step grid", "toy language", "token / unit", "[PAD]"]
 
 
 @st.cache_data(max_entries=128, show_spinner="Sampling a trajectory ...")
@@ -60,13 +66,18 @@ with st.sidebar:
 
 s = st.session_state
 st.caption(variant.text.intro + " Press play, or scrub: every step is already computed, nothing is re-run.")
+glossary_box = st.container()  # filled once the page knows which views it shows
 notice_box = st.container()
+words = WORDS + terms_in(" ".join([variant.text.intro, variant.text.reverse_how, variant.text.prediction,
+                                   variant.text.notice, options_text(variant.config_class),
+                                   *(figures.STATES[state][2] for state in variant.legend)]))
 model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
     traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
 except ValueError as e:
     st.error(f"These settings don't work together: {e}")
     url_notices(notice_box)
+    glossary_popover(words, where=glossary_box)
     st.stop()
 imported = import_trajectory("rev_import")
 if imported is not None:
@@ -76,6 +87,7 @@ s.step = min(max(int(s.step), 0), traj.n_steps)
 data = stage_data(traj, title=f"{traj.variant}: {s.steps} steps, seed {s.seed}" if imported is None else "imported",
                   start=s.step, interval_s=s.speed, present=bool(s.present))
 k = stage(data, key="rev_stage")
+st.caption(VARIANTS.get(traj.variant, variant).text.notice)
 s.step = k
 from_query("pos", 1, int, lo=1, hi=traj.length)
 
@@ -85,6 +97,7 @@ if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's ver
         st.success("A valid sentence of the toy language.")
     else:
         st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
+    words += ["validity" if reason == "valid" else "error reasons"]
 with st.expander("How? The token × step grid"):
     st.markdown(variant.text.reverse_how)
 left, right = st.columns(2)
@@ -100,8 +113,11 @@ with right:
     if traj.mask_id is not None:  # an absorbing state: each position is committed once
         st.subheader("Unmasking order")
         st.plotly_chart(figures.order_figure(traj, k), key="order")
+        st.caption("Which step committed each position. What to notice: the order is rarely left to right; the "
+                   "model may well write the end of the sentence first.")
         st.plotly_chart(figures.confidence_figure(traj, k), key="conf")
-        st.caption("Which step committed each position, and the score each committed unit had.")
+        st.caption("The score each committed unit had. What to notice: a low dot is a guess the model was unsure "
+                   "of; a confidence strategy commits the surest position first, a random or ancestral one does not.")
     else:
         st.subheader("Self-correction")
         st.plotly_chart(figures.changes_figure(traj, k), key="changes")
@@ -115,3 +131,7 @@ if projection is not None and traj.records and traj.records[0].state is not None
 export_buttons(traj, k, "trajectory")
 to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
 url_notices(notice_box)
+views = ["[MASK]", "commit", "confidence (score)", "SUBS"] if traj.mask_id is not None else ["self-correction"]
+if projection is not None:
+    views += ["embedding", "2-D projection", "z_t (noisy sequence)"]
+glossary_popover(words + views, where=glossary_box)

@@ -5,10 +5,14 @@ import streamlit as st
 from dlm_core import figures, training
 from dlm_core.toy_language import entropy_bits_per_unit
 from dlm_core.variants import VARIANTS
-from pages import add_session_model, from_query, to_query, url_notices
+from pages import add_session_model, from_query, glossary_popover, to_query, url_notices
 
 LEARNING_RATES = [3e-4, 1e-3, 2e-3, 4e-3]
 WIDTHS = [32, 64, 128]
+WORDS = ["DLM (diffusion language model)", "toy language", "forward process", "denoiser", "entropy H", "variant",
+         "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "training step", "learning rate",
+         "width (model size)", "seed", "loss", "t (noise level)", "low-discrepancy sampling", "token / unit",
+         "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "Monte Carlo", "bits per unit", "z_t (noisy sequence)"]
 
 H = entropy_bits_per_unit()
 st.title("Train a toy diffusion model, live")
@@ -16,6 +20,7 @@ st.caption(
     "Training draws sentences from the exact toy language, corrupts them and teaches the denoiser to undo it. "
     "The curve should fall towards the entropy H, the floor no honest model can beat."
 )
+glossary_popover(WORDS)
 
 job = st.session_state.get("train_job")
 busy = job is not None and job.running
@@ -66,6 +71,8 @@ def live() -> None:
         if st.button("Stop", icon=":material/stop:", key="train_stop"):
             job.stop()
     st.plotly_chart(figures.training_figure(snap["losses"], snap["nelbo"], H), key="train_curve")
+    st.caption("What to notice: the loss falls fast and then levels off; the orange NELBO points come down towards "
+               "the dashed entropy line H, but an honest model never goes below it.")
     if snap["error"]:
         st.error(f"Training failed: {snap['error']}")
     elif snap["done"] and not snap["running"]:
