@@ -15,6 +15,7 @@ PAGES = [
             url_path="compare"),
     st.Page("pages/views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/views/real.py", title="Real model", icon=":material/menu_book:", url_path="real"),
+    st.Page("pages/views/poll.py", title="Class poll", icon=":material/how_to_vote:", url_path="poll"),
 ]
 
 

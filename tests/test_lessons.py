@@ -78,3 +78,18 @@ def test_next_and_previous_walk_through_the_lessons():
     assert (at.session_state["lesson"], at.session_state["step"]) == (2, 1)
     next(b for b in at.button if b.key == "lesson_prev").click().run()
     assert (at.session_state["lesson"], at.session_state["step"]) == (1, 2)
+
+
+def test_a_lesson_question_can_be_put_to_the_class(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLM_DATA_DIR", str(tmp_path))  # the poll's database, for this test only
+    at = open_lesson(1, 1)
+    at.toggle(key="poll-ar-next").set_value(True).run()
+    assert not at.exception
+    next(b for b in at.button if b.key == "lesson_poll_open_ar-next").click().run()
+    assert not at.exception
+    from dlm_core.poll import SQLitePollStore
+
+    code = at.query_params["room"]
+    code = code[0] if isinstance(code, list) else code
+    room = SQLitePollStore(tmp_path / "poll.sqlite3").room(code)
+    assert room is not None and room.question_id == "ar-next" and room.prompt == questions.QUESTIONS["ar-next"].prompt

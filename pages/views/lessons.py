@@ -145,6 +145,11 @@ if step.question:
             ans = computed_answer(q.id)
             verdict = "Right!" if guess == ans.index else f"Not quite: it is **{q.choices[ans.index]}**."
             (st.success if guess == ans.index else st.info)(f"{verdict} {ans.why}")
+    if st.toggle("Ask the whole class (a live poll: students answer on their own devices)", key=f"poll-{q.id}"):
+        from pages.poll_ui import teacher_panel
+
+        ans = computed_answer(q.id)
+        teacher_panel(q.id, q.prompt, list(q.choices), ans.index, ans.why, key="lesson_poll")
 
 # ---------------------------------------------------------------------------- navigation
 c1, c2, _ = st.columns([1, 1, 3])
