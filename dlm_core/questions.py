@@ -130,6 +130,19 @@ def _fewest_steps(models: dict) -> Answer:
     return Answer(order.index(best), f"Steps needed for 90 % valid samples: {said}.")
 
 
+def _never_changes(models: dict) -> Answer:
+    """Count, in one 12-step run of each variant, how often a written unit was replaced by another."""
+    rewrites = {}
+    for name, variant in VARIANTS.items():
+        traj = variant.trajectory(models[name], 12, SEED)
+        pairs = (zip(traj.tokens_at(k - 1), traj.tokens_at(k)) for k in range(1, traj.n_steps + 1))
+        rewrites[name] = sum(1 for step in pairs for a, b in step if a != b and traj.mask_id not in (a, b))
+    order = tuple(VARIANTS)
+    best = min(order, key=lambda k: (rewrites[k], order.index(k)))
+    said = ", ".join(f"{k} {v}" for k, v in rewrites.items())
+    return Answer(order.index(best), f"Units replaced by another unit in one 12-step run: {said}.")
+
+
 def _t1_error(models: dict) -> Answer:
     m = sample_metrics(VARIANTS["masked"].sample(models["masked"], 2000, 1, seed=SEED, strategy="ancestral").tolist())
     errors = {k: v for k, v in m.reasons.items() if k != "valid"}
@@ -140,6 +153,8 @@ def _t1_error(models: dict) -> Answer:
 
 
 QUESTIONS: dict[str, Question] = {q.id: q for q in (
+    Question("never-changes", "Which variant never replaces a unit once it has written it (plain sampler)?",
+             tuple(VARIANTS), _never_changes),
     Question("ar-next", "An autoregressive model has written “dog s”. How likely is the next unit to be “are”?",
              (*RANGES, "certain (100 %)"), _ar_next),
     Question("first-commit", f"The low-confidence sampler (6 steps, seed {SEED}): which position does it commit "

@@ -305,13 +305,13 @@ def test_the_page_opens_a_room_and_the_teacher_sees_the_tally(data_dir):
     assert not at.exception, at.exception
     code, host = at.query_params["room"], at.query_params["host"]
     store = poll.default_store()
-    assert store.is_host(code, host) and store.room(code).question_id == "demo-1"
+    assert store.is_host(code, host) and store.room(code).question_id == "never-changes"
     assert code in markdown(at) and f"/poll?room={code}" in at.code[0].value and host not in at.code[0].value
-    store.answer(code, "demo-1", voter(1), "uniform")
+    store.answer(code, "never-changes", voter(1), "uniform")
     at.run()
     assert "**uniform**: 1 (100 %)" in " ".join(p.proto.text for p in at.get("progress"))
     at.button(key="poll_reveal").click().run()
-    assert store.is_revealed(code, "demo-1") and any("The answer" in s.value for s in at.success)
+    assert store.is_revealed(code, "never-changes") and any("The answer" in s.value for s in at.success)
 
 
 def test_a_wrong_room_code_gets_a_clear_message(data_dir):

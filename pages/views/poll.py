@@ -4,25 +4,21 @@ Only the wiring: the panels are in pages/poll_ui.py, the store in dlm_core/poll.
 
 import streamlit as st
 
+from dlm_core.questions import QUESTIONS, shipped_models
 from pages import poll_ui, url_notices
 
-# A placeholder list: the Lessons page will hand its own questions (prompt, choices, computed answer)
-# to poll_ui.teacher_panel. (question_id, prompt, choices, answer_index, why)
-QUESTIONS = [
-    ("demo-1", "Which variant never changes a unit once it has written it (plain sampler, no remasking)?",
-     ["masked", "uniform", "gaussian"], 0,
-     "A masked model only ever turns [MASK] into a unit; once written, a unit stays. Uniform noise can swap any "
-     "unit at any step, and the Gaussian variant moves every position a little at every step."),
-    ("demo-2", "At t = 1, what is left of the sentence in the masked forward process?",
-     ["every unit is [MASK]", "about half of the units", "the sentence, unchanged"], 0,
-     "Each unit is masked with probability t, so at t = 1 every unit is masked: the reverse process starts "
-     "from nothing but masks."),
-    ("demo-3", "Can a toy model's NELBO on the whole language fall below the entropy H?",
-     ["yes, with enough training", "no: H is the floor", "only for the masked variant"], 1,
-     "The NELBO bounds the negative log-likelihood from above, and no model's log-likelihood beats the "
-     "entropy H of the language it is scored on."),
-]
-BY_ID = {q[0]: q for q in QUESTIONS}
+
+@st.cache_data(show_spinner="Working out the answer from the models ...")
+def computed_answer(question_id: str):
+    """Answers come from the models and the exact maths (dlm_core.questions), shared by every session."""
+    return QUESTIONS[question_id].answer(shipped_models())
+
+
+def question(question_id: str) -> tuple:
+    """(question_id, prompt, choices, answer_index, why) for the panels."""
+    q, a = QUESTIONS[question_id], computed_answer(question_id)
+    return q.id, q.prompt, list(q.choices), a.index, a.why
+
 
 st.title("Class poll")
 notices = st.container()
@@ -33,13 +29,13 @@ url_notices(notices)
 
 
 def pick_question() -> tuple:
-    """The teacher's question, from the list (the room's current one when it is in the list)."""
+    """The teacher's question, from the lessons' questions (the room's current one when it is one of them)."""
     room = store.room(code) if is_teacher else None
     if "poll_q" not in st.session_state:
-        st.session_state.poll_q = room.question_id if room is not None and room.question_id in BY_ID \
-            else QUESTIONS[0][0]
-    qid = st.selectbox("Question", list(BY_ID), key="poll_q", format_func=lambda q: BY_ID[q][1])
-    return BY_ID[qid]
+        st.session_state.poll_q = room.question_id if room is not None and room.question_id in QUESTIONS \
+            else next(iter(QUESTIONS))
+    qid = st.selectbox("Question", list(QUESTIONS), key="poll_q", format_func=lambda q: QUESTIONS[q].prompt)
+    return question(qid)
 
 
 if is_teacher:
