@@ -170,12 +170,19 @@ def teacher_panel(question_id: str, prompt: str, choices, answer_index: int | No
     return code
 
 
-@st.fragment(run_every=TALLY_EVERY_S)
-def _teacher_live(code: str, key: str) -> None:
+def _live_room(code: str, gone: str):
+    """(store, room), or (store, None) after saying the room is `gone`."""
     s = store()
     room = s.room(code)
     if room is None:
-        st.error(f"Room {md_escape(code)} has expired.", icon=":material/timer_off:")
+        st.error(f"Room {md_escape(code)} has {gone}.", icon=":material/timer_off:")
+    return s, room
+
+
+@st.fragment(run_every=TALLY_EVERY_S)
+def _teacher_live(code: str, key: str) -> None:
+    s, room = _live_room(code, "expired")
+    if room is None:
         return
     st.markdown(f"#### {md_escape(room.prompt)}")
     tally = s.tally(code, room.question_id)
@@ -254,10 +261,8 @@ def student_panel(code: str) -> None:
 
 @st.fragment(run_every=STUDENT_EVERY_S)
 def _student_live(code: str, voter: str) -> None:
-    s = store()
-    room = s.room(code)
+    s, room = _live_room(code, "closed")
     if room is None:
-        st.error(f"Room {md_escape(code)} has closed.", icon=":material/timer_off:")
         return
     st.caption(f"Room {md_escape(code)}")
     st.markdown(f"### {md_escape(room.prompt)}")

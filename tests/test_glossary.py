@@ -11,10 +11,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 from functools import cache
 
 import pytest
+from conftest import train_on_the_page
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 from test_pages import APP, button, open_page
@@ -254,14 +254,7 @@ def _render_train() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("pages/views/train.py")
     at.run()
-    at.number_input(key="train_steps").set_value(50)
-    at.button[0].click()  # the form's submit button
-    at.run()
-    job = at.session_state["train_job"]
-    deadline = time.monotonic() + 120
-    while job.running and time.monotonic() < deadline:
-        job._thread.join(timeout=1)
-    at.run()
+    train_on_the_page(at, 50)
     assert not at.exception, at.exception
     return at
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest  # noqa: I001
+from conftest import train_on_the_page
 from streamlit.testing.v1 import AppTest
 
 from dlm_core import toy_language as T
@@ -133,19 +134,11 @@ def test_real_model_page_generates_replays_and_reports_errors(tmp_path):
 
 
 def test_train_page_runs_to_completion_and_the_model_is_offered_on_reverse():
-    import time
-
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.switch_page("pages/views/train.py")
     at.run()
     assert not at.exception
-    at.number_input(key="train_steps").set_value(50)
-    at.button[0].click()  # the form's submit button
-    at.run()
-    job = at.session_state["train_job"]
-    deadline = time.monotonic() + 120
-    while job.running and time.monotonic() < deadline:
-        job._thread.join(timeout=1)
+    job = train_on_the_page(at, 50)
     assert job.result is not None and job.result.steps_done == 50 and not job.result.stopped
     at.run()
     assert not at.exception
