@@ -250,7 +250,7 @@ class MaskedVariant(Variant):
                     "$\\alpha_t = 1-\\cos(\\tfrac{\\pi}{2}(1-t))$.",
         forward_marginals="the mass on [MASK] grows as 1 − α_t.",
         notice="What to notice: a grey [MASK] turns orange when its unit is committed and stays blue from then on: "
-               "once written, a unit never changes (unless ReMDM remasking hides it again, in pink).",
+               "once written, a unit never changes (unless ReMDM remasking hides it again, in reddish purple).",
     )
 
     def build_model(self, cfg) -> Denoiser:

@@ -41,10 +41,6 @@ def _range_index(p: float) -> int:
     return 0 if p < 0.05 else 1 if p < 0.25 else 2 if p < 0.60 else 3
 
 
-def _exact_validity(model, steps: int) -> float:
-    return VARIANTS["masked"].exact_validity(model, steps)
-
-
 # ------------------------------------------------------------------------- the solvers
 
 
@@ -67,7 +63,7 @@ def _first_commit(models: dict) -> Answer:
 
 def _validity_at(steps: int) -> Callable[[dict], Answer]:
     def solve(models: dict) -> Answer:
-        v = _exact_validity(models["masked"], steps)
+        v = VARIANTS["masked"].exact_validity(models["masked"], steps)
         return Answer(_range_index(v), f"The exact valid mass of the {steps}-step ancestral sampler is {v:.1%}: "
                                        + ("all six units are drawn independently in one go, so they rarely agree."
                                           if steps == 1 else "units revealed later see the earlier ones."))

@@ -11,14 +11,6 @@ import json
 from dataclasses import asdict, dataclass, field
 
 
-def topk_lists(probs_row, k: int) -> tuple[list[list[int]], list[list[float]]]:
-    """The top k of each position's distribution (a (positions, vocab) tensor) as JSON-ready lists."""
-    import torch
-
-    p, ids = torch.topk(probs_row, min(k, probs_row.shape[-1]), dim=-1)
-    return ids.tolist(), [[round(v, 6) for v in row] for row in p.tolist()]
-
-
 @dataclass
 class StepRecord:
     step: int  # 1-based index of the reverse step

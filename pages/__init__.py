@@ -70,7 +70,7 @@ def url_notices(where=None) -> None:
                            icon=":material/link:")
 
 
-def _bool(text: str) -> bool:
+def url_bool(text: str) -> bool:
     if str(text).lower() in ("1", "true", "yes", "on"):
         return True
     if str(text).lower() in ("0", "false", "no", "off"):
@@ -139,7 +139,7 @@ def sampler_controls(config_class) -> tuple[dict, list[str]]:
             from_query(key, start, cast, choices=opt.choices)
             st.selectbox(opt.label, opt.choices, key=key, disabled=disabled, help=opt.help or None)
         elif isinstance(default, bool):
-            from_query(key, start, _bool)
+            from_query(key, start, url_bool)
             st.toggle(opt.label, key=key, disabled=disabled, help=opt.help or None)
         else:
             from_query(key, float(start), float, lo=float(opt.lo), hi=float(opt.hi))

@@ -102,3 +102,19 @@ def train_on_the_page(at, steps: int = 50):
         job._thread.join(timeout=1)
     at.run()
     return job
+
+
+def generate_on_the_real_page(app_file: str, gen_length: int = 16, steps: int = 8, block_length: int = 8):
+    """The Real page on the embedded model with a small generation done (AppTest)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(app_file, default_timeout=120)
+    at.switch_page("pages/views/real.py")
+    at.session_state["real_gen_length"] = gen_length
+    at.session_state["real_steps"] = steps
+    at.session_state["real_block_length"] = block_length
+    at.run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.key == "real_generate").click().run()
+    assert not at.exception, at.exception
+    return at

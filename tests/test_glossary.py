@@ -14,10 +14,10 @@ import re
 from functools import cache
 
 import pytest
-from conftest import train_on_the_page
+from conftest import generate_on_the_real_page, train_on_the_page
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
-from test_pages import APP, button, open_page
+from test_pages import APP, open_page
 
 from dlm_core.glossary import FORMS, GLOSSARY, definitions, terms_in, verdict_words
 from pages import GLOSSARY_LABEL, md_escape
@@ -260,16 +260,7 @@ def _render_train() -> AppTest:
 
 
 def _render_real() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("pages/views/real.py")
-    at.session_state["real_gen_length"] = 16
-    at.session_state["real_steps"] = 8
-    at.session_state["real_block_length"] = 8
-    at.run()
-    assert not at.exception, at.exception
-    button(at, "real_generate").click().run()  # the views of a generation too
-    assert not at.exception, at.exception
-    return at
+    return generate_on_the_real_page(APP)  # the views of a generation too
 
 
 PAGES = {

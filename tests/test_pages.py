@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest  # noqa: I001
-from conftest import train_on_the_page
+from conftest import generate_on_the_real_page, train_on_the_page
 from streamlit.testing.v1 import AppTest
 
 from dlm_core import toy_language as T
@@ -250,16 +250,8 @@ def test_reverse_page_shows_remasking(masked_model):
 
 
 def test_real_model_page_with_the_embedded_default():
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.switch_page("pages/views/real.py")
-    at.session_state["real_gen_length"] = 16
-    at.session_state["real_steps"] = 8
-    at.session_state["real_block_length"] = 8
-    at.run()
-    assert not at.exception, at.exception
+    at = generate_on_the_real_page(APP)
     assert at.radio(key="real_source").value == "Embedded default"
-    button(at, "real_generate").click().run()
-    assert not at.exception, at.exception
     traj = at.session_state["real_traj"]
     assert traj.n_steps == 8 and traj.settings["model"].startswith("embedded")
     assert stage_of(at)["T"] == 8 and stage_of(at)["start"] == 8

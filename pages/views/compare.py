@@ -5,7 +5,7 @@ import streamlit as st
 from dlm_core import compare, figures  # light: the table is drawn before torch is imported
 from dlm_core.glossary import verdict_words
 from dlm_core.toy_language import support_size, validity_reason
-from pages import _bool, from_query, glossary_popover, session_models, shipped_model, to_query, url_notices
+from pages import from_query, glossary_popover, session_models, shipped_model, to_query, url_bool, url_notices
 
 WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL", "KL (divergence)", "steps T",
          "variant", "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "NELBO", "NELBO − H",
@@ -128,7 +128,7 @@ picked = {}
 cols = st.columns(len(VARIANTS))
 for col, v in zip(cols, VARIANTS, strict=True):
     picked[v] = col.selectbox(f"{v} model", ["shipped", *trained[v]], key=f"cmp_model_{v}")
-from_query("cmp_full", False, _bool)
+from_query("cmp_full", False, url_bool)
 full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
 to_query(["cmp_T", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
 url_notices(notice_box)

@@ -10,7 +10,7 @@ from dlm_core.schedules import SCHEDULES
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import decode, encode, validity_reason
 from dlm_core.variants import VARIANTS
-from pages import _bool, from_query, glossary_popover, shipped_model, stage, to_query, url_notices, variant_picker
+from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices, variant_picker
 
 LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
 WORDS = ["forward process", "noise", "t (noise level)", "variant", "masked (absorbing) diffusion",
@@ -41,7 +41,7 @@ with st.sidebar:
                  help="Which schedules apply depends on the variant.")
     from_query("fwd_seed", 0, int, lo=0, hi=10**6)
     st.number_input("Seed (which corruption is drawn)", 0, 10**6, key="fwd_seed")
-    from_query("present", False, _bool)
+    from_query("present", False, url_bool)
 
 s = st.session_state
 schedule = s.fwd_schedule if s.fwd_schedule in variant.forward_schedules else "linear"

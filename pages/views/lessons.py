@@ -6,12 +6,12 @@ import streamlit as st
 
 from dlm_core import compare, figures, forward
 from dlm_core.glossary import terms_in
-from dlm_core.lessons import LESSONS, autoregressive_trajectory
+from dlm_core.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
 from dlm_core.questions import QUESTIONS, SEED, shipped_models
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import encode
 from dlm_core.variants import VARIANTS
-from pages import _bool, from_query, glossary_popover, shipped_model, stage, to_query, url_notices
+from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices
 
 
 @st.cache_data(show_spinner="Working out the answer from the models ...")
@@ -27,23 +27,12 @@ def reverse_trajectory(variant: str, steps: int, seed: int, options: tuple):
 
 @st.cache_data(show_spinner="Computing the exact validities ...")
 def exact_validities():
-    from dlm_core.evaluate import VALIDITY_STEPS
-    from dlm_core.questions import _exact_validity
-
-    return {T: _exact_validity(shipped_model("masked"), T) for T in VALIDITY_STEPS}
+    return exact_validity_curve(shipped_model("masked"))
 
 
 @st.cache_data(show_spinner="Sampling 2000 sentences per strategy ...")
 def strategy_metrics():
-    from dlm_core.toy_language import sample_metrics
-
-    out = {}
-    for strategy in ("random", "low-confidence"):
-        x = VARIANTS["masked"].sample(shipped_model("masked"), 2000, 6, seed=SEED, strategy=strategy)
-        m = sample_metrics(x.tolist())
-        out[strategy] = {"valid": f"{m.validity:.1%}", "different valid sentences": f"{m.coverage} of 216",
-                         "KL valid (bits)": f"{m.kl_valid_bits:.3f}"}
-    return out
+    return strategy_table(shipped_model("masked"))
 
 
 st.title("Lessons: how diffusion language models write")
@@ -55,7 +44,7 @@ with st.sidebar:
     from_query("lesson", 1, int, lo=1, hi=len(LESSONS))
     st.radio("Lesson", list(range(1, len(LESSONS) + 1)), key="lesson", format_func=lambda i: titles[i - 1],
              label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
-    from_query("present", False, _bool)
+    from_query("present", False, url_bool)
 lesson = LESSONS[s.lesson - 1]
 from_query("step", 1, int, lo=1, hi=len(lesson.steps))
 s.step = min(max(int(s.step), 1), len(lesson.steps))
@@ -110,7 +99,7 @@ elif view.kind == "train":
     from dlm_core import training
     from dlm_core.toy_language import entropy_bits_per_unit
 
-    if st.button("Train a masked model for about ten seconds", type="primary", key="lesson_train"):
+    if st.button("Train a masked model for 400 steps (10–20 s here)", type="primary", key="lesson_train"):
         s.lesson_job = training.TrainingJob(training.default_config("masked", steps=400), eval_every=40).start()
     job = s.get("lesson_job")
     if job is not None:

@@ -7,7 +7,17 @@ import streamlit as st
 from dlm_core import figures, hf_adapter
 from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
 from dlm_core.stage import stage_data
-from pages import SPEEDS, _bool, export_buttons, from_query, glossary_popover, md_escape, stage, to_query, url_notices
+from pages import (
+    SPEEDS,
+    export_buttons,
+    from_query,
+    glossary_popover,
+    md_escape,
+    stage,
+    to_query,
+    url_bool,
+    url_notices,
+)
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
@@ -74,13 +84,13 @@ with st.sidebar:
     st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
     from_query("real_seed", 0, int, lo=0, hi=10**6)
     st.number_input("Seed", 0, 10**6, key="real_seed")
-    from_query("real_suppress_eos", False, _bool)
+    from_query("real_suppress_eos", False, url_bool)
     st.checkbox("Suppress end-of-sequence tokens", key="real_suppress_eos")
     from_query("real_speed", 0.3, float, choices=list(SPEEDS.values()))
     st.selectbox("Replay speed", list(SPEEDS.values()), key="real_speed", format_func=lambda v: SPEED_NAMES[v])
-    from_query("real_prompt_rows", False, _bool)
+    from_query("real_prompt_rows", False, url_bool)
     st.toggle("Show the prompt's rows in the grid", key="real_prompt_rows")
-    from_query("present", False, _bool)
+    from_query("present", False, url_bool)
 
 s = st.session_state
 with st.status("Model", expanded=False) as status:
@@ -91,13 +101,13 @@ with st.status("Model", expanded=False) as status:
                             f"mask token {lm.tokenizer.convert_ids_to_tokens(lm.mask_id)})", state="complete")
     except hf_adapter.ModelLoadError as e:
         status.update(label="The model could not be loaded", state="error", expanded=True)
-        st.error(str(e))
+        st.error(md_escape(e))
         url_notices(notice_box)
         glossary_popover(WORDS, where=glossary_box)
         st.stop()
 glossary_popover(WORDS + (["chat template"] if lm.has_chat_template else []), where=glossary_box)
 
-from_query("real_uncond", False, _bool)
+from_query("real_uncond", False, url_bool)
 unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
 from_query("real_prompt", PROMPT, max_len=2000)
 prompt = "" if unconditional else st.text_area(
@@ -126,7 +136,7 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
         new_traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
                                        on_step=on_step)
     except ValueError as e:  # the previous generation (if any) stays below
-        st.error(f"These settings don't work: {e}")
+        st.error(f"These settings don't work: {md_escape(e)}")
         new_traj = None
     bar.empty()
     live.empty()

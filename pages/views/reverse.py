@@ -13,17 +13,18 @@ from dlm_core.toy_language import validity_reason
 from dlm_core.variants import VARIANTS
 from pages import (
     SPEEDS,
-    _bool,
     export_buttons,
     from_query,
     glossary_popover,
     import_trajectory,
+    md_escape,
     options_text,
     sampler_controls,
     session_models,
     shipped_model,
     stage,
     to_query,
+    url_bool,
     url_notices,
     variant_picker,
 )
@@ -49,7 +50,7 @@ with st.sidebar:
     trained = session_models(variant.name)
     from_query("model", SHIPPED)
     if st.session_state.model not in [SHIPPED, *trained]:
-        st.warning(f"The link names a model trained in another session ({st.session_state.model[:80]!r}); "
+        st.warning(f"The link names a model trained in another session ({md_escape(st.session_state.model[:80])}); "
                    "it is not available here, so the shipped checkpoint is shown.")
         st.session_state.model = SHIPPED
     st.selectbox("Model", [SHIPPED, *trained], key="model",
@@ -62,7 +63,7 @@ with st.sidebar:
     from_query("speed", 0.8, float, choices=list(SPEEDS.values()))
     st.selectbox("Speed", list(SPEEDS.values()), key="speed", format_func=lambda v: SPEED_NAMES[v],
                  help="How long each step stays on the stage when playing (the player's own menu too).")
-    from_query("present", False, _bool)
+    from_query("present", False, url_bool)
 
 s = st.session_state
 st.caption(variant.text.intro + " Press play, or scrub: every step is already computed, nothing is re-run.")
@@ -75,7 +76,7 @@ model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
     traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
 except ValueError as e:
-    st.error(f"These settings don't work together: {e}")
+    st.error(f"These settings don't work together: {md_escape(e)}")
     url_notices(notice_box)
     glossary_popover(words, where=glossary_box)
     st.stop()
