@@ -65,9 +65,9 @@ MALFORMED = [
     Link("/reverse?speed=7&seed=%F0%9F%92%A5", "reverse", ("speed", "seed")),
     Link("/reverse?speed=fast&seed=%zz", "reverse", ("speed", "seed")),
     Link(f"/reverse?model={IMG}", "reverse", (),
-         ("The link names a model trained in another session ('<img src=x onerror=alert(1)>')",)),
+         ("The link names a model trained in another session (“<img src=x onerror=alert(1)>”)",)),
     Link(f"/reverse?model={BOLD}&steps=", "reverse", ("steps",),
-         ("The link names a model trained in another session ('<b>bold</b>')",)),
+         ("The link names a model trained in another session (“<b>bold</b>”)",)),
     Link("/reverse?steps=&seed=&variant=", "reverse", ("steps", "seed", "variant")),
     Link("/reverse?steps=3&steps=50", "reverse"),  # repeated key: one of the two values, silently
     Link("/reverse?steps=5&block_length=2&strategy=random", "reverse", (),

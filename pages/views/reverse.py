@@ -50,7 +50,7 @@ with st.sidebar:
     trained = session_models(variant.name)
     from_query("model", SHIPPED)
     if st.session_state.model not in [SHIPPED, *trained]:
-        st.warning(f"The link names a model trained in another session ({md_escape(st.session_state.model[:80])}); "
+        st.warning(f"The link names a model trained in another session (“{md_escape(st.session_state.model[:80])}”); "
                    "it is not available here, so the shipped checkpoint is shown.")
         st.session_state.model = SHIPPED
     st.selectbox("Model", [SHIPPED, *trained], key="model",
