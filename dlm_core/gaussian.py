@@ -304,11 +304,29 @@ class GaussianSampler(Sampler):
             z = z[None] if z.dim() == 2 else z
         self.z = z.clone()
         self.grid = schedules.time_grid(config.steps)  # 1 -> 0
-        self.k = 0
-        self.probs = self._probs(self.z, 1.0)
-        self.x = self.probs.argmax(-1)
+        self.k = config.start_step  # a branch continues from its parting step, x_init being z_t there
+        self.pin_pos, self.pin_ids = self.pin_tensors(L, V)
+        t = float(self.grid[self.k])
+        self._hold_pins(self.z, t)
+        self.probs = self._probs(self.z, t)
+        self.x = self._shown(self.probs)
         self.initial = self.x.clone()
         self.initial_z = self.z.clone()
+
+    def _hold_pins(self, z: torch.Tensor, t: float) -> None:
+        """Replacement inpainting: a pinned position's state becomes a fresh draw from
+        q(z_t | x = unit) = N(alpha_t e_unit, sigma_t^2 I)."""
+        if len(self.pin_pos) == 0:
+            return
+        a_t, s_t = alpha_sigma(gamma_of(t, self.model.gamma0, self.model.gamma1))
+        eps = torch.randn((z.shape[0], len(self.pin_pos), z.shape[2]), generator=self.generator, dtype=z.dtype)
+        z[:, self.pin_pos] = a_t * self.e[self.pin_ids] + s_t * eps
+
+    def _shown(self, probs: torch.Tensor) -> torch.Tensor:
+        """The unit shown at each position: the argmax of p_theta(x | z_t), the pinned unit where pinned."""
+        x = probs.argmax(-1)
+        x[:, self.pin_pos] = self.pin_ids
+        return x
 
     def trajectory_fields(self) -> dict:
         fields = super().trajectory_fields()
@@ -334,8 +352,9 @@ class GaussianSampler(Sampler):
         c = -math.expm1(g_s - g_t)  # c = 1 - e^{gamma_s - gamma_t} = 1 - SNR_t / SNR_s
         eps = torch.randn(self.z.shape, generator=self.generator, dtype=torch.float64)
         self.z = (1 - c) * (a_s / a_t) * self.z + c * a_s * x_hat + math.sqrt(c * (1 - a_s**2)) * eps
+        self._hold_pins(self.z, s)
         self.probs = self._probs(self.z, s)
-        prev, self.x = self.x, self.probs.argmax(-1)
+        prev, self.x = self.x, self._shown(self.probs)
         self.k += 1
         ids, probs = top_k_of(self.probs, self.config.top_k)
         return GaussianStepOutput(step=self.k, t=t, s=s, x=self.x, topk_ids=ids, topk_probs=probs,
@@ -379,6 +398,22 @@ class GaussianVariant(Variant):
 
     def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
         return corrupt(model, x0, t, generator)
+
+    def state_at(self, traj, k: int) -> torch.Tensor:
+        """z_t after k steps (1, L, d): the recorded state (5 decimals), or the starting z_1."""
+        z = traj.settings["initial_state"] if k == 0 else traj.records[k - 1].state
+        if z is None:
+            raise ValueError("this trajectory has no recorded states to continue from")
+        return torch.tensor([z], dtype=torch.float64)
+
+    def forget(self, model, state, positions, t, generator):
+        """Re-noising: the positions keep only the noise part of z_t = alpha_t e_x + sigma_t eps,
+        z^i = sigma_t eps, so nothing of their unit is left."""
+        state = state.clone()
+        _, s_t = alpha_sigma(gamma_of(t, model.gamma0, model.gamma1))
+        eps = torch.randn((state.shape[0], len(positions), state.shape[2]), generator=generator, dtype=state.dtype)
+        state[:, positions] = s_t * eps
+        return state
 
     def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
         """The VDM / Plaid bound with its three terms (see nelbo_terms)."""

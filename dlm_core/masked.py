@@ -90,6 +90,7 @@ class ToyMaskedLM:
         self.name = name
         self.mask_id = MASK_ID
         self.vocab = list(UNITS) + [MASK]
+        self.vocab_size = V + 1  # ids the logits cover ([MASK] included, never predicted)
         self.device = torch.device("cpu")
 
     @torch.no_grad()
@@ -265,6 +266,12 @@ class MaskedVariant(Variant):
         """The toy denoiser behind the masked sampler's model interface; x_init: a canvas (pinned units)."""
         x = canvas(batch=batch) if x_init is None else torch.as_tensor(x_init, dtype=torch.long)
         return MaskedSampler(ToyMaskedLM(model), config, x if x.dim() == 2 else x[None])
+
+    def forget(self, model, state, positions, t, generator):
+        """Re-masking: the positions become [MASK] again and the sampler commits them anew."""
+        state = state.clone()
+        state[:, positions] = MASK_ID
+        return state
 
     def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
         """The exact NELBO, and the exact likelihood of the random-order one-unit-per-step sampler."""

@@ -118,7 +118,6 @@ class MaskedSampler(Sampler):
         self.x = x_init.clone().to(self.device)
         if self.x.dim() == 1:
             self.x = self.x[None]
-        self.initial = self.x.cpu().clone()
         self.gen_start = gen_start
         self.gen_length = self.x.shape[1] - gen_start if gen_length is None else gen_length
         self.block_length, self.n_blocks, self.steps_per_block = plan_blocks(
@@ -127,9 +126,17 @@ class MaskedSampler(Sampler):
         if config.strategy == "ancestral" and self.n_blocks > 1:
             raise ValueError("the ancestral strategy runs over the whole sequence: use one block")
         self.schedule = schedules.get(config.schedule)
-        self.fixed = self.x != self.mask_id  # prompt / pinned positions: everything not masked at the start
+        pin_pos, pin_ids = self.pin_tensors(self.x.shape[1], getattr(model, "vocab_size", 1 << 62))
+        self.x[:, pin_pos.to(self.device)] = pin_ids.to(self.device)  # a pin is written now and never masked
+        if config.start_step == 0:  # prompt / pinned positions: everything not masked at the start
+            self.fixed = self.x != self.mask_id
+        else:  # a continued run: the prompt and the pins (the units committed so far may be re-masked)
+            self.fixed = torch.zeros_like(self.x, dtype=torch.bool)
+            self.fixed[:, :gen_start] = True
+            self.fixed[:, pin_pos.to(self.device)] = True
+        self.initial = self.x.cpu().clone()
         self.generator = torch.Generator(device=self.device).manual_seed(int(config.seed))
-        self.k = 0  # steps taken
+        self.k = config.start_step  # steps taken (a branch continues from its parting step)
         self.grid = schedules.time_grid(config.steps)
         self._last_x: torch.Tensor | None = None
         self._last_logits: torch.Tensor | None = None
@@ -263,9 +270,10 @@ class MaskedSampler(Sampler):
         lo = self.gen_start + b * self.block_length
         in_block = torch.zeros_like(masked)
         in_block[:, lo:lo + self.block_length] = True
-        if j == 0:  # counts of this block come from its masked count when it starts
+        if j == 0 or self._counts is None:  # the block's counts: its masked count, spread over its steps left
             n_masked = (masked & in_block).sum(-1).tolist()
-            self._counts = torch.tensor([spread_counts(n, self.steps_per_block) for n in n_masked])
+            self._counts = torch.tensor([spread_counts(n, self.steps_per_block - j) for n in n_masked])
+            self._counts_from = j
         if score is None:  # random: a uniform number per position
             score = torch.rand(masked.shape, generator=self.generator, device=masked.device, dtype=torch.float64)
         eligible = masked & in_block
@@ -273,7 +281,7 @@ class MaskedSampler(Sampler):
         order = torch.argsort(score, dim=-1, descending=True, stable=True)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
-        n_commit = self._counts[:, j].to(rank.device)[:, None]
+        n_commit = self._counts[:, j - self._counts_from].to(rank.device)[:, None]
         commit = (rank < n_commit) & eligible
         conf = torch.where(eligible, score, torch.full_like(score, float("nan")))
         return commit, conf

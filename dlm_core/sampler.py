@@ -59,6 +59,14 @@ class SamplerConfig:
     seed: int = 0  # the sampler's random stream
     top_k: int = 13  # how many of each position's predicted units a record keeps
     strategy: str = "ancestral"  # which positions change at a step (the masked variant has more)
+    # (position, id) pairs the user holds fixed; what "held" means is the variant's (docs/maths.md
+    # section 6): masked - the unit is written and never masked (as a prompt is); uniform - the
+    # position is set to the unit after every step; Gaussian - its state is replaced at every step by
+    # a draw from q(z_s | x = unit) (replacement-style inpainting).
+    pins: tuple[tuple[int, int], ...] = ()
+    # the step the sampler starts at: 0 from pure noise, k > 0 continues a run (a branch) whose
+    # state after k steps is the sampler's x_init; steps k+1..T are then taken on the same time grid
+    start_step: int = 0
 
     strategies = ("ancestral",)  # class attribute: the strategies this sampler implements
 
@@ -67,9 +75,21 @@ class SamplerConfig:
             raise ValueError("the number of steps must be at least 1")
         if self.strategy not in self.strategies:
             raise ValueError(f"unknown strategy {self.strategy!r}; this sampler takes: {', '.join(self.strategies)}")
+        self.pins = normalise_pins(self.pins)
+        if not 0 <= int(self.start_step) < self.steps:
+            raise ValueError(f"a run of {self.steps} steps can continue from step 0 to {self.steps - 1}, "
+                             f"not {self.start_step}")
+        self.start_step = int(self.start_step)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {k: [list(p) if isinstance(p, tuple) else p for p in v] if isinstance(v, tuple) else v
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> SamplerConfig:
+        """The config a trajectory's `settings` were made with (other keys, e.g. the model, ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names})
 
     @classmethod
     def options(cls) -> list[tuple[str, Option, Any]]:
@@ -85,6 +105,21 @@ class SamplerConfig:
             takes = ", ".join(n for n in known if n not in ("steps", "seed", "top_k"))
             raise ValueError(f"the {name} sampler has no option(s) {unknown}; it takes: {takes}")
         return cls(**settings)
+
+
+def normalise_pins(pins) -> tuple[tuple[int, int], ...]:
+    """Pins as sorted (position, id) pairs, from a dict or pairs; a clear error for a position
+    pinned twice or a negative number."""
+    pairs = list(pins.items()) if isinstance(pins, dict) else [tuple(p) for p in pins]
+    try:
+        pairs = sorted((int(i), int(u)) for i, u in pairs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"a pin is a (position, unit) pair of integers ({e})") from e
+    if any(i < 0 or u < 0 for i, u in pairs):
+        raise ValueError("pinned positions and units are counted from 0")
+    if len({i for i, _ in pairs}) != len(pairs):
+        raise ValueError("a position can only be pinned to one unit")
+    return tuple(pairs)
 
 
 def option_active(opt: Option, values: dict) -> bool:
@@ -159,6 +194,19 @@ class Sampler(ABC):
     def trajectory_fields(self) -> dict:
         """The Trajectory's header for sequence 0 (extended by samplers that have more)."""
         return {"mask_id": self.mask_id, "initial": self.initial[0].tolist(), "settings": self.config.to_dict()}
+
+    def pin_tensors(self, n_positions: int, n_ids: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positions, ids) of the config's pins as long tensors, checked against the sequence length
+        and the ids this sampler can hold (a clear error otherwise)."""
+        pins = self.config.pins
+        for i, u in pins:
+            if i >= n_positions:
+                raise ValueError(f"position {i + 1} cannot be pinned: the sequence has {n_positions} positions")
+            if u >= n_ids or u == self.mask_id:
+                raise ValueError(f"id {u} cannot be pinned: it is not a unit this model writes")
+        pos = torch.tensor([i for i, _ in pins], dtype=torch.long)
+        ids = torch.tensor([u for _, u in pins], dtype=torch.long)
+        return pos, ids
 
     def _check_not_done(self) -> None:
         if self.done:

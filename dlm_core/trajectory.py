@@ -40,6 +40,9 @@ class Trajectory:
     block_length: int | None = None
     gen_start: int = 0  # first generated position (after the prompt)
     text_per_step: list[str] | None = None  # real models: decoded text after each step
+    # a branch (branching.py): {"from_step": k, "pins", "new_pins", "released", "remasked", "seed",
+    # "edited": the state it continued from, ...}; its first k records are its parent's
+    branch: dict | None = None
 
     def token_text(self, i: int) -> str:
         return self.vocab[str(int(i))] if isinstance(self.vocab, dict) else self.vocab[int(i)]
@@ -123,3 +126,18 @@ class Trajectory:
                 raise ValueError(f"step {k} has nearest units that are not in the vocabulary")
         if any(not isinstance(i, int) or not 0 <= i < n for i in self.fixed):
             raise ValueError("the pinned positions are outside the sequence")
+        if self.branch is not None:
+            b = self.branch
+            k = b.get("from_step") if isinstance(b, dict) else None
+            if not isinstance(k, int) or not 0 <= k < max(1, len(self.records)):
+                raise ValueError("the branch's parting step is outside the run")
+            edited = b.get("edited", self.initial)
+            if (not isinstance(edited, list) or len(edited) != n
+                    or not all(isinstance(i, int) and i in known for i in edited)):
+                raise ValueError("the branch's edited state does not fit the trajectory")
+            pairs = [*b.get("pins", []), *b.get("new_pins", [])]
+            places = [*b.get("remasked", []), *b.get("released", [])]
+            if (not all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], int) and 0 <= p[0] < n
+                        and p[1] in known for p in pairs)
+                    or not all(isinstance(i, int) and 0 <= i < n for i in places)):
+                raise ValueError("the branch's edits name positions or units outside the trajectory")

@@ -242,8 +242,14 @@ class UniformSampler(Sampler):
                 self.x = self.x.expand(batch, -1).clone()
         if ((self.x < 0) | (self.x >= V)).any():
             raise ValueError(f"the uniform variant's ids are the {V} units (0..{V - 1})")
+        self.pin_pos, self.pin_ids = self.pin_tensors(L, V)
+        self._hold_pins(self.x)
         self.initial = self.x.clone()
-        self.k = 0
+        self.k = config.start_step  # a branch continues from its parting step, x_init being z_t there
+
+    def _hold_pins(self, z: torch.Tensor) -> None:
+        """A pinned position is held at its unit at every step (its z_s is set to it)."""
+        z[:, self.pin_pos] = self.pin_ids
 
     @torch.no_grad()
     def step(self) -> UniformStepOutput:
@@ -253,6 +259,7 @@ class UniformSampler(Sampler):
         x_theta = torch.softmax(self.model(self.x, _as_time(t, self.x.shape[0])).double(), -1)
         post = posterior(x_theta, self.x, t, s, cfg.schedule)  # q(z_s | z_t, x_theta)
         new = torch.multinomial(post.reshape(-1, V), 1, generator=self.generator).reshape(self.x.shape)
+        self._hold_pins(new)
         belief = post if s == 0.0 else posterior(x_theta, self.x, t, 0.0, cfg.schedule)
         changed = new != self.x
         self.x = new
@@ -297,6 +304,13 @@ class UniformVariant(Variant):
 
     def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
         return corrupt(x0, t, generator, schedule)
+
+    def forget(self, model, state, positions, t, generator):
+        """Re-noising: each position takes a unit drawn uniformly from the V units (the state of pure
+        noise, which carries nothing of the unit it held)."""
+        state = state.clone()
+        state[:, positions] = torch.randint(0, V, (state.shape[0], len(positions)), generator=generator)
+        return state
 
     def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
         """The control-variate estimate (see nelbo_estimate), and the plain one from the same draws."""

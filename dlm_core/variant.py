@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 
+from . import schedules
+from .branching import Edits, check_parting_step, splice
 from .evaluate import EvalReport, EvalSettings, sampled_cells
 from .sampler import Sampler, SamplerConfig, run_trajectory, sample_batched
 from .toy_language import UNITS
@@ -89,6 +91,31 @@ class Variant(ABC):
         config = self.sampler_config(steps, seed, **options)
         return sample_batched(lambda cfg, b: self.make_sampler(model, cfg, batch=b), n, config)
 
+    # ------------------------------------------------------------ editing a run: branches
+
+    def state_at(self, traj: Trajectory, k: int) -> torch.Tensor:
+        """The sampler state after k steps of a trajectory (1, L): the ids (Gaussian: z_t)."""
+        return torch.tensor([traj.tokens_at(k)], dtype=torch.long)
+
+    @abstractmethod
+    def forget(self, model, state: torch.Tensor, positions: list[int], t: float,
+               generator: torch.Generator) -> torch.Tensor:
+        """The state with `positions` sent back to noise at time t (a re-mask)."""
+
+    def branch(self, model, traj: Trajectory, k: int, edits: Edits, seed: int,
+               on_step: Callable | None = None, label: str = "") -> Trajectory:
+        """Continue `traj` from step k with `edits` (pins, re-masks) and its own seed, as a branch
+        that shares the first k steps."""
+        k = check_parting_step(traj, k)
+        edits.check(traj.length)
+        config = replace(self.config_class.from_settings(traj.settings), seed=int(seed),
+                         pins=tuple(edits.pins.items()), start_step=k)
+        generator = torch.Generator().manual_seed(int(seed) + 7919)  # the re-mask draws' own stream
+        t_k = float(schedules.time_grid(traj.n_steps)[k])
+        state = self.forget(model, self.state_at(traj, k), list(edits.remask), t_k, generator)
+        sampler = self.make_sampler(model, config, x_init=state)
+        return splice(traj, k, sampler, edits, on_step, label)
+
     # ----------------------------------------------------------------------- evaluation
 
     @abstractmethod
@@ -126,8 +153,6 @@ class Variant(ABC):
 
     def schedule_curve(self, model, schedule: str = "linear", n: int = 201) -> dict:
         """The noise level over t in [0, 1]: {"t": t, "curves": {label: values}}."""
-        from . import schedules
-
         t = np.linspace(0.0, 1.0, n)
         return {"t": t, "curves": {"α_t (still clean)": schedules.get(schedule).alpha(t)}}
 
