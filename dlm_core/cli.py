@@ -125,6 +125,63 @@ def cmd_compare(a) -> int:
     return 0
 
 
+def cmd_infill(a) -> int:
+    """Fill the free positions given the pins, against the language's exact conditional (dlm_core/infill.py)."""
+    from . import infill
+
+    pins = infill.parse_pins(a.pin or [])  # positions from 1, units by name
+    given = {"strategy": a.strategy, "temperature": a.temperature, "block_length": a.block_length,
+             "schedule": a.schedule, "remask_eta": a.eta, "clamp": a.clamp or None}
+    if a.all:  # every variant and masked strategy, each at its default steps: the page's table
+        results = infill.infill_by_variant(lambda v: load_toy(v, None)[0], pins, a.n, a.seed)
+    else:
+        settings = infill.InfillSettings.make(a.variant, pins, a.steps, a.n, a.seed,
+                                              **{k: v for k, v in given.items() if v is not None})
+        infill.language_conditional(pins)  # impossible pins: say so before loading anything
+        results = [infill.run_infill(load_toy(a.variant, a.checkpoint)[0], settings)]
+    if a.json:
+        out = [r.to_dict() for r in results]
+        print(json.dumps(out if a.all else out[0]))
+    else:
+        print("\n\n".join(infill.format_result(r) for r in results))
+    return 0
+
+
+def cmd_order_study(a) -> int:
+    """The unmasking-order study (dlm_core/order_study.py): what is committed first, toy and real model."""
+    import shlex
+    from pathlib import Path
+
+    from . import order_study
+
+    out = Path(a.out) if a.out else None
+    if out is not None and (out.is_dir() or not out.parent.is_dir()):  # fail before minutes of work
+        raise ValueError(f"cannot write {a.out}: " + ("it is a folder" if out.is_dir() else
+                                                     f"there is no folder {out.parent}"))
+    argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--model", a.model] if a.model else []) + (
+        ["--out", a.out] if a.out else [])
+    command = shlex.join(["python", "-m", "dlm_core", "order-study", *argv])
+    settings = (order_study.OrderStudySettings.quick if a.quick else order_study.OrderStudySettings)(command=command)
+    lm = None
+    if a.model:
+        from . import hf_adapter
+
+        lm = hf_adapter.load(a.model)
+
+    def progress(frac, text):
+        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
+
+    results = order_study.compute(settings, progress=progress, lm=lm)
+    if out is not None:
+        try:
+            out.write_text(json.dumps(results, indent=1) + "\n")
+        except OSError as e:
+            raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
+        print(f"wrote {a.out}", file=sys.stderr)
+    print(json.dumps(results) if a.json else order_study.summary_text(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dlm_core", description="Toy diffusion language models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -185,6 +242,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     g.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
     g.set_defaults(func=cmd_generate)
+
+    f = sub.add_parser("infill", help="fill in the free positions given pinned units; exact truth beside it")
+    f.add_argument("--variant", choices=variants, default="masked")
+    f.add_argument("--pin", action="append", metavar="POS=UNIT", help="e.g. --pin 2=our (positions from 1; repeat)")
+    f.add_argument("--strategy", choices=STRATEGIES, help="masked: default random (its infill is known exactly)")
+    f.add_argument("--steps", type=int, help="default: one per free position (masked), else the variant's")
+    f.add_argument("--n", type=int, default=2000, help="completions to sample")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--temperature", type=float)
+    f.add_argument("--block-length", type=int)
+    f.add_argument("--schedule", choices=SCHEDULES)
+    f.add_argument("--eta", type=float, help="masked ancestral: ReMDM remasking eta")
+    f.add_argument("--clamp", action="store_true", help="gaussian: snap x-hat to the nearest embedding")
+    f.add_argument("--all", action="store_true", help="every variant and masked strategy at its default steps")
+    f.add_argument("--json", action="store_true")
+    f.add_argument("--checkpoint")
+    f.set_defaults(func=cmd_infill)
+
+    o = sub.add_parser("order-study", help="which positions, roles and word classes are unmasked first")
+    o.add_argument("--json", action="store_true", help="one JSON object on stdout (else a short summary)")
+    o.add_argument("--quick", action="store_true", help="fewer sentences and generations: about a minute")
+    o.add_argument("--model", help="hub id or local path of the real masked LM (default: the embedded model)")
+    o.add_argument("--out", help="also write the results to this file")
+    o.set_defaults(func=cmd_order_study)
     return p
 
 

@@ -76,6 +76,8 @@ def cell_states(traj: Trajectory) -> list[list[str]]:
         for i, tok in enumerate(rec.tokens):
             if mask is not None and tok == mask:
                 row[i] = "mask"
+            elif row[i] in ("mask", "remasked") and i not in rec.committed:
+                row[i] = "committed_now"  # written without a commit: a pin set where a branch parts
             elif row[i] in ("committed_now", "changed"):
                 row[i] = "committed_earlier"
             elif row[i] == "remasked":

@@ -357,9 +357,10 @@ class GaussianSampler(Sampler):
         prev, self.x = self.x, self._shown(self.probs)
         self.k += 1
         ids, probs = top_k_of(self.probs, self.config.top_k)
+        nearest = nearest_units(self.z / a_s, self.e)
+        nearest[:, self.pin_pos] = self.pin_ids  # a pinned position shows its unit, whatever its draw's nearest
         return GaussianStepOutput(step=self.k, t=t, s=s, x=self.x, topk_ids=ids, topk_probs=probs,
-                                  confidence=probs[..., 0], z=self.z, prev=prev, x_hat=x_hat,
-                                  nearest=nearest_units(self.z / a_s, self.e))
+                                  confidence=probs[..., 0], z=self.z, prev=prev, x_hat=x_hat, nearest=nearest)
 
 
 # ------------------------------------------------------------------ the variant
@@ -388,6 +389,8 @@ class GaussianVariant(Variant):
                     "The points shown are $z_t/\\alpha$, whose nearest embedding is the unit a reader would guess.",
         notice="What to notice: each position's nearest unit keeps jumping (vermillion) for most of the steps and "
                "settles only near the end, when little noise is left.",
+        pin="in Gaussian diffusion the position's state is replaced at every step by a fresh draw from "
+              "q(z_s | x = unit) (replacement inpainting): the model sees the unit at the right noise level.",
     )
 
     def build_model(self, cfg) -> GaussianDenoiser:

@@ -225,6 +225,15 @@ GLOSSARY: dict[str, str] = {
     "prompt":
         "Text given to the model before it writes. Its positions are fixed (pinned) and the model fills in the "
         "rest.",
+    "pin":
+        "A position you hold at a unit of your choice while the model writes the rest, like a one-word prompt "
+        "placed anywhere in the sentence.",
+    "branch":
+        "A second run that starts from the same first steps as the original, then goes on differently after "
+        "you changed something (a pin, a re-mask) or chose another seed.",
+    "infill":
+        "Filling in the missing positions of a sentence when some positions are already given, anywhere in it; "
+        "diffusion models can do this because they do not write left to right.",
     "unconditional":
         "Generation without any prompt: the model writes from an empty canvas.",
     "end-of-sequence token":
@@ -373,7 +382,10 @@ FORMS: dict[str, tuple[str, ...]] = {
     "confidence (score)": ("confidence", "score"),
     "clamping": ("clamp", "clamping"),
     "guidance (CFG)": ("guidance", "CFG"),
-    "prompt": ("prompt", "pinned"),
+    "prompt": ("prompt",),
+    "pin": ("pin", "pins", "pinned", "pinning"),
+    "branch": ("branch", "branches"),
+    "infill": ("infill", "infilling", "fill in", "fills in"),
     "end-of-sequence token": ("end-of-sequence", "EOS"),
     "low-discrepancy sampling": ("low-discrepancy",),
     "width (model size)": ("width",),

@@ -252,6 +252,7 @@ class MaskedVariant(Variant):
         forward_marginals="the mass on [MASK] grows as 1 − α_t.",
         notice="What to notice: a grey [MASK] turns orange when its unit is committed and stays blue from then on: "
                "once written, a unit never changes (unless ReMDM remasking hides it again, in reddish purple).",
+        pin="in masked diffusion the unit is written once and never masked again, as a prompt is.",
     )
 
     def build_model(self, cfg) -> Denoiser:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from .branching import describe
 from .figures import LEGEND_ORDER, STATES, cell_states, display_tokens
 from .trajectory import Trajectory
 
@@ -53,24 +54,43 @@ def idle_steps_note(traj: Trajectory) -> str:
             "strategy) to see every step do something.")
 
 
+def _commits(traj: Trajectory) -> list[int]:
+    """How many positions each step committed or changed (0 for the start)."""
+    return [0] + [len(r.committed) + len(r.changed) for r in traj.records]
+
+
 def stage_data(traj: Trajectory, title: str = "", start: int | None = None, interval_s: float = 0.8,
                present: bool = False, report: bool = True, rows: list[int] | None = None,
                words: dict[str, str] | None = None, step_name: str = "step",
-               states: list[list[str]] | None = None) -> dict:
+               states: list[list[str]] | None = None, branches: list[Trajectory] | None = None,
+               picked: dict | None = None) -> dict:
     """The player's input. `rows`: the positions drawn in the grid (default: all; a real model's
     page passes the generated part). `start`: the step shown first (default: the last).
     `words`: legend labels that replace the reverse-process ones (state -> label), e.g. the
     Forward page's; `step_name`: what the columns are called; `states`: each position's state after
-    each step, when not the reverse process's (figures.cell_states)."""
+    each step, when not the reverse process's (figures.cell_states). `branches`: runs that part
+    from this one (branching.py), drawn as lanes under it, each from its parting step; `picked`:
+    the cell the user picked last ({"lane", "pos"}), outlined."""
     states = cell_states(traj) if states is None else states
     tokens = [display_tokens(traj, k) for k in range(traj.n_steps + 1)]
-    used = sorted({i for row in tokens for i in row})
-    texts = {str(i): traj.token_text(i) for i in used}
+    lanes = []
+    for j, b in enumerate(branches or [], start=1):
+        lanes.append({"label": f"Branch {j} · {describe(b)}", "from": int(b.branch["from_step"]),
+                      "tokens": [display_tokens(b, k) for k in range(b.n_steps + 1)],
+                      "states": ["".join(str(STATE_KEYS.index(x)) for x in row) for row in cell_states(b)],
+                      "commits": _commits(b), "fixed": list(b.fixed)})
+    used = sorted({i for row in tokens for i in row} | {i for lane in lanes for row in lane["tokens"] for i in row})
+    vocab = traj.vocab
+    if isinstance(vocab, dict):  # a real model's branches may write ids the original never used
+        vocab = {k: v for b in [*(branches or []), traj] for k, v in b.vocab.items()}
+    texts = {str(i): vocab[str(i)] if isinstance(vocab, dict) else vocab[i] for i in used}
+    labels = dict(texts)  # the raw token, for row labels and hovers
     real = isinstance(traj.vocab, dict)
     if real:  # running text: each token's piece as it reads, [MASK] as a box
         pieces = running_text_pieces([texts[str(i)] for i in used])
         texts = {str(i): (MASK_GLYPH if i == traj.mask_id else p) for i, p in zip(used, pieces, strict=True)}
-    seen = {s for row in states for s in row}
+    seen = {s for row in states for s in row} | {STATE_KEYS[int(c)] for lane in lanes for row in lane["states"]
+                                                  for c in row}
     gen_end = traj.gen_start + traj.settings.get("gen_length", traj.length - traj.gen_start)
     blocks = []
     if traj.block_length and traj.block_length < gen_end - traj.gen_start:
@@ -82,7 +102,7 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "T": traj.n_steps,
         "N": traj.length,
         "texts": texts,
-        "labels": {str(i): traj.token_text(i) for i in used},  # the raw token, for row labels and hovers
+        "labels": labels,  # the raw token, for row labels and hovers
         "tokens": tokens,
         "states": ["".join(str(STATE_KEYS.index(s)) for s in row) for row in states],
         "state_list": [{"key": k, "fill": STATES[k][0], "fg": STATES[k][1], "label": (words or {}).get(k, STATES[k][2])}
@@ -93,12 +113,15 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "rows": list(range(traj.length)) if rows is None else list(rows),
         "row_final": [int(final[i]) for i in range(traj.length)],
         "blocks": blocks,
-        "commits": [0] + [len(r.committed) + len(r.changed) for r in traj.records],
+        "commits": _commits(traj),
+        "lanes": lanes,
+        "lane_label": (f"Original · {describe(traj)}" if traj.branch else "Original") if lanes else "",
+        "picked": picked,
         "note": idle_steps_note(traj),
         "start": traj.n_steps if start is None else max(0, min(int(start), traj.n_steps)),
         "interval": float(interval_s),
         "present": bool(present),
         "report": bool(report),
     }
-    data["id"] = hashlib.sha1(json.dumps([data["tokens"], data["states"], title]).encode()).hexdigest()[:16]
+    data["id"] = hashlib.sha1(json.dumps([data["tokens"], data["states"], title, lanes]).encode()).hexdigest()[:16]
     return data

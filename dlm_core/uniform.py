@@ -295,6 +295,7 @@ class UniformVariant(Variant):
         forward_marginals="the one-hot flattens towards 1/13 for every unit.",
         notice="What to notice: vermillion cells changed their unit at that step (self-correction): many change in "
                "the first steps, fewer later, and a late correction is still possible.",
+        pin="in uniform diffusion the position is set back to the unit after every step, so it cannot drift.",
     )
 
     def build_model(self, cfg) -> Denoiser:

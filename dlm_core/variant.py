@@ -39,6 +39,7 @@ class PageText:
     forward_how: str  # Markdown with LaTeX: the forward process
     forward_marginals: str = ""  # caption of the per-position distribution of z_t
     notice: str = ""  # one plain line under the stage / the token × step grid: what to notice
+    pin: str = ""  # what holding a position at a unit (a pin) means for this variant, in one sentence
 
 
 class Variant(ABC):

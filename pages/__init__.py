@@ -171,10 +171,15 @@ def _player_component():
 
 def stage(data: dict, key: str) -> int:
     """Draw a trajectory on the browser player (dlm_core.stage.stage_data). Scrubbing and playing
-    run in the browser; the step it shows is reported back when playback is paused. Returns it."""
+    run in the browser; the step it shows is reported back when playback is paused. Returns it.
+    A cell the user clicks (to edit it) is kept in session_state[key + "_pick"]: {lane, pos, step}."""
     result = _player_component()(key=f"{key}-{data['id']}", data=data, default={"step": data["start"]},
-                                 on_step_change=lambda: None, height="content")
-    step = result.get("step") if hasattr(result, "get") else getattr(result, "step", None)
+                                 on_step_change=lambda: None, on_pick_change=lambda: None, height="content")
+    get = result.get if hasattr(result, "get") else lambda name: getattr(result, name, None)
+    pick = get("pick")
+    if isinstance(pick, dict) and {"lane", "pos", "step"} <= set(pick):
+        st.session_state[f"{key}_pick"] = {k: int(pick[k]) for k in ("lane", "pos", "step")}
+    step = get("step")
     return data["start"] if step is None else max(0, min(int(step), data["T"]))
 
 

@@ -7,6 +7,7 @@ from tiny_models import make_bert
 from dlm_core import hf_adapter as H
 from dlm_core import training
 from dlm_core.branching import Edits, describe
+from dlm_core.figures import display_tokens
 from dlm_core.masked_sampler import MaskedSamplerConfig
 from dlm_core.toy_language import ID, MASK_ID
 from dlm_core.trajectory import Trajectory
@@ -58,6 +59,7 @@ def test_a_branch_shares_the_first_k_steps_and_holds_its_pins_after(models, name
             assert [r.step for r in child.records] == list(range(1, 1 + parent.n_steps))
             assert child.branch["from_step"] == k and child.branch["edited"][2] == ID["is"]
             assert all(r.tokens[2] == ID["is"] for r in child.records[k:])
+            assert all(display_tokens(child, j)[2] == ID["is"] for j in range(k + 1, child.n_steps + 1))  # as drawn
             assert 2 in child.fixed and describe(child) == f"from step {k}: pos 3 = is"
 
 

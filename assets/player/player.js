@@ -70,12 +70,28 @@ class Stage {
     pbtn.title = "Draw the stage large for a projector (F or Esc to leave)";
     pbtn.onclick = () => this.setPresent(!this.present);
     top.append(pbtn);
-    this.seq = el("div", "seq");
-    this.cells = d.tokens[0].map((_, i) => {
-      const c = el("span", "cell" + (d.fixed.includes(i) ? " fixed" : ""));
-      this.seq.append(c);
-      return c;
+    // lane 0 is the run itself; branches that part from it (data.lanes) are drawn under it
+    this.lanes = [{ label: d.lane_label || "", from: 0, tokens: d.tokens, states: d.states, commits: d.commits,
+                    fixed: d.fixed }].concat((d.lanes || []).map((l) => Object.assign({}, l)));
+    this.picked = d.picked || null;
+    this.seqs = el("div", "seqs");
+    this.lanes.forEach((lane, l) => {
+      const row = el("div", "lane");
+      lane.row = row;
+      if (lane.label) { lane.labelEl = el("div", "lane-label", lane.label); row.append(lane.labelEl); }
+      const seq = el("div", "seq");
+      lane.cells = lane.tokens[0].map((_, i) => {
+        const c = el("span", "cell" + (lane.fixed.includes(i) ? " fixed" : ""));
+        c.title = `Position ${i + 1}: click to pick it for an edit (pin, re-mask, release)`;
+        c.onclick = () => this.pick(l, i, this.k);
+        seq.append(c);
+        return c;
+      });
+      row.append(seq);
+      this.seqs.append(row);
     });
+    this.seq = this.lanes[0].row;
+    this.cells = this.lanes[0].cells;
     this.note = el("div", "note", d.note || "");
     if (!d.note) this.note.style.display = "none";
     this.gridWrap = el("div", "gridwrap");
@@ -90,7 +106,7 @@ class Stage {
       chip.style.color = s.fg;
       legend.append(chip);
     }
-    if (d.fixed.length) legend.append(el("span", "chip fixed-chip", "prompt / pinned by the user"));
+    if (this.lanes.some((l) => l.fixed.length)) legend.append(el("span", "chip fixed-chip", "prompt / pinned by the user"));
     const bar = el("div", "transport");
     const btn = (label, title, fn, cls) => {
       const b = el("button", cls || "", label);
@@ -129,12 +145,16 @@ class Stage {
     this.scrub.oninput = () => { window.__dlmStageActive = this; this.pause(); this.go(parseInt(this.scrub.value, 10)); };
     bar.append(this.scrub);
     const help = el("div", "help", "Keys: Space play/pause · ← → step · Home / End first / last · F presenter mode");
-    root.append(top, this.seq, this.note, this.gridWrap, legend, bar, help);
+    root.append(top, this.seqs, this.note, this.gridWrap, legend, bar, help);
     root.addEventListener("pointerdown", () => { window.__dlmStageActive = this; });
     parent.append(root);
     window.__dlmStageActive = this;
     this.canvas.addEventListener("mousemove", (e) => this.hover(e));
     this.canvas.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
+    this.canvas.addEventListener("click", (e) => {
+      const at = this.cellAt(e);
+      if (at && at.c <= this.k) { this.pause(); this.go(at.c); this.pick(at.l, at.pos, at.c); }
+    });
     if (window.ResizeObserver) {
       this.resizer = new ResizeObserver(() => { if (this.layoutWidth !== this.width()) this.layout(); });
       this.resizer.observe(this.gridWrap);
@@ -145,18 +165,21 @@ class Stage {
   width() { return Math.max(240, Math.floor(this.gridWrap.clientWidth || this.root.clientWidth || 700)); }
 
   layout() {  // grid geometry and the fully drawn grid, kept off screen and cropped per step
-    const d = this.data, R = d.rows.length, C = d.T + 1, big = this.present;
+    const d = this.data, R = d.rows.length, C = d.T + 1, big = this.present, nL = this.lanes.length;
     const W = this.width();
     this.layoutWidth = W;
     const real = d.kind === "text";
     const narrow = W < 520;
     this.labelW = real ? (narrow ? 70 : 150) : (narrow ? 44 : (big ? 90 : 64));
     this.cellW = Math.max(2, Math.min(big ? 130 : 90, Math.floor((W - this.labelW - 4) / C)));
-    this.cellH = real ? Math.max(3, Math.min(big ? 30 : 20, Math.floor((big ? 700 : 520) / R)))
+    this.cellH = real ? Math.max(3, Math.min(big ? 30 : 20, Math.floor((big ? 700 : 520) / (R * nL))))
                       : (big ? 54 : (narrow ? 28 : 36));
+    this.laneGap = nL > 1 ? (big ? 26 : 18) : 0;  // room for each branch's name above its rows
+    this.laneH = R * this.cellH;
+    this.gridH = nL * this.laneH + (nL - 1) * this.laneGap;
     const dpr = window.devicePixelRatio || 1;
     const axis = big ? 16 : 11, counts = big ? 40 : 29;  // the step axis, and the changed counts below it
-    const w = this.labelW + C * this.cellW + 2, h = R * this.cellH + counts + (big ? 14 : 11);
+    const w = this.labelW + C * this.cellW + 2, h = this.gridH + counts + (big ? 14 : 11);
     this.gw = w; this.gh = h;
     for (const c of [this.canvas]) {
       c.width = Math.ceil(w * dpr); c.height = Math.ceil(h * dpr);
@@ -172,57 +195,72 @@ class Stage {
     this.gridFontPx = showText ? fontPx : 0;  // read by the tests: grid text size in presenter mode
     const labelEvery = Math.max(1, Math.ceil(12 / this.cellH));
     g.textBaseline = "middle";
-    for (let r = 0; r < R; r++) {
-      const pos = d.rows[r], y = r * this.cellH;
-      if (r % labelEvery === 0) {
-        g.fillStyle = "#333333";
-        g.font = `${Math.max(10, Math.min(big ? 20 : 13, this.cellH * labelEvery - 2))}px sans-serif`;
-        g.textAlign = "right";
-        let label = real ? `${pos + 1} · ${d.labels[String(d.row_final[pos])] || ""}` : `pos ${pos + 1}`;
-        if (narrow && real) label = String(pos + 1);
-        g.fillText(label.length > 18 ? label.slice(0, 17) + "…" : label, this.labelW - 6, y + this.cellH / 2);
+    this.lanes.forEach((lane, l) => {
+      const y0 = this.laneY(l);
+      if (l > 0) {  // the branch's name, above its rows
+        g.fillStyle = "#333333"; g.textAlign = "left";
+        g.font = `${big ? 16 : 12}px sans-serif`;
+        g.fillText(`Branch ${l}: parts at step ${lane.from}`, this.labelW, y0 - this.laneGap / 2);
       }
-      for (let c = 0; c < C; c++) {
-        const s = d.state_list[+d.states[c][pos]];
-        const x = this.labelW + c * this.cellW;
-        g.fillStyle = s.fill;
-        const gap = this.cellW > 6 && this.cellH > 6 ? 1 : 0;
-        g.fillRect(x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap);
-        if (showText) {
-          const tok = d.tokens[c][pos];
-          let text = s.key === "mask" && d.kind === "text" ? "" : (d.labels[String(tok)] || "");
-          g.font = `${fontPx}px sans-serif`;
-          g.textAlign = "center";
-          g.fillStyle = s.fg;
-          const maxChars = Math.max(1, Math.floor(this.cellW / (fontPx * 0.55)));
-          if (text.length > maxChars) text = s.key === "mask" ? "·" : text.slice(0, Math.max(1, maxChars - 1)) + "…";
-          g.fillText(text, x + this.cellW / 2, y + this.cellH / 2);
+      for (let r = 0; r < R; r++) {
+        const pos = d.rows[r], y = y0 + r * this.cellH;
+        if (r % labelEvery === 0) {
+          g.fillStyle = "#333333";
+          g.font = `${Math.max(10, Math.min(big ? 20 : 13, this.cellH * labelEvery - 2))}px sans-serif`;
+          g.textAlign = "right";
+          let label = real ? `${pos + 1} · ${d.labels[String(lane.tokens[C - 1][pos])] || ""}` : `pos ${pos + 1}`;
+          if (narrow && real) label = String(pos + 1);
+          g.fillText(label.length > 18 ? label.slice(0, 17) + "…" : label, this.labelW - 6, y + this.cellH / 2);
+        }
+        for (let c = 0; c < C; c++) {
+          const s = d.state_list[+lane.states[c][pos]];
+          const x = this.labelW + c * this.cellW;
+          g.globalAlpha = l > 0 && c <= lane.from ? 0.35 : 1;  // a branch's shared steps are its parent's: faded
+          g.fillStyle = s.fill;
+          const gap = this.cellW > 6 && this.cellH > 6 ? 1 : 0;
+          g.fillRect(x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap);
+          if (showText) {
+            const tok = lane.tokens[c][pos];
+            let text = s.key === "mask" && d.kind === "text" ? "" : (d.labels[String(tok)] || "");
+            g.font = `${fontPx}px sans-serif`;
+            g.textAlign = "center";
+            g.fillStyle = s.fg;
+            const maxChars = Math.max(1, Math.floor(this.cellW / (fontPx * 0.55)));
+            if (text.length > maxChars) text = s.key === "mask" ? "·" : text.slice(0, Math.max(1, maxChars - 1)) + "…";
+            g.fillText(text, x + this.cellW / 2, y + this.cellH / 2);
+          }
+          g.globalAlpha = 1;
+        }
+        if (lane.fixed.includes(pos)) {
+          g.strokeStyle = "#000000"; g.lineWidth = 2;
+          g.strokeRect(this.labelW + 1, y + 1, C * this.cellW - 2, this.cellH - 2);
         }
       }
-      if (d.fixed.includes(pos)) {
-        g.strokeStyle = "#000000"; g.lineWidth = 2;
-        g.strokeRect(this.labelW + 1, y + 1, C * this.cellW - 2, this.cellH - 2);
+      g.strokeStyle = "#000000"; g.lineWidth = 2; g.setLineDash([6, 4]);
+      for (const b of d.blocks) {  // semi-autoregressive block boundaries
+        const r = d.rows.indexOf(b);
+        if (r < 0) continue;
+        g.beginPath(); g.moveTo(this.labelW, y0 + r * this.cellH); g.lineTo(w, y0 + r * this.cellH); g.stroke();
       }
-    }
-    g.strokeStyle = "#000000"; g.lineWidth = 2; g.setLineDash([6, 4]);
-    for (const b of d.blocks) {  // semi-autoregressive block boundaries
-      const r = d.rows.indexOf(b);
-      if (r < 0) continue;
-      g.beginPath(); g.moveTo(this.labelW, r * this.cellH); g.lineTo(w, r * this.cellH); g.stroke();
-    }
-    g.setLineDash([]);
+      if (l > 0) {  // where the branch parts from its parent: after column `from`
+        const x = this.labelW + (lane.from + 1) * this.cellW;
+        g.lineWidth = big ? 5 : 4; g.setLineDash([]);
+        g.beginPath(); g.moveTo(x, y0 - 4); g.lineTo(x, y0 + this.laneH + 4); g.stroke();
+      }
+      g.setLineDash([]);
+    });
     g.fillStyle = "#333333"; g.textAlign = "center";
     g.font = `${big ? 16 : 11}px sans-serif`;
     const every = Math.max(1, Math.ceil(28 / this.cellW));
-    for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + axis);
+    for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, this.gridH + axis);
     // how many positions each step committed (or changed): idle steps show as 0
     g.fillStyle = "#666666";
     g.textAlign = "right";
-    g.fillText(narrow ? "+" : "changed", this.labelW - 6, R * this.cellH + counts);
+    g.fillText(narrow ? "+" : "changed", this.labelW - 6, this.gridH + counts);
     g.textAlign = "center";
     for (let c = 1; c < C; c += every) {
       g.fillStyle = d.commits[c] ? "#333333" : "#B00020";
-      g.fillText(String(d.commits[c]), this.labelW + c * this.cellW + this.cellW / 2, R * this.cellH + counts);
+      g.fillText(String(d.commits[c]), this.labelW + c * this.cellW + this.cellW / 2, this.gridH + counts);
     }
     this.off = off;
     this.drawGrid();
@@ -236,22 +274,54 @@ class Stage {
     g.fillRect(0, 0, this.canvas.width, this.canvas.height);
     const cw = Math.ceil((this.labelW + (this.k + 1) * this.cellW) * dpr);
     g.drawImage(this.off, 0, 0, cw, this.canvas.height, 0, 0, cw, this.canvas.height);
-    const axisY = Math.floor(this.data.rows.length * this.cellH * dpr);
+    const axisY = Math.floor(this.gridH * dpr);
     g.drawImage(this.off, cw, axisY, this.canvas.width - cw, this.canvas.height - axisY,
                 cw, axisY, this.canvas.width - cw, this.canvas.height - axisY);  // the step axis stays whole
     g.scale(dpr, dpr);
     g.strokeStyle = "#000000"; g.lineWidth = 3;
-    g.strokeRect(this.labelW + this.k * this.cellW + 1.5, 1.5, this.cellW - 3, this.data.rows.length * this.cellH - 3);
+    g.strokeRect(this.labelW + this.k * this.cellW + 1.5, 1.5, this.cellW - 3, this.gridH - 3);
+  }
+
+  laneY(l) { return l * (this.laneH + this.laneGap); }
+
+  cellAt(e) {  // the lane, position and step under the pointer, or null
+    const rect = this.canvas.getBoundingClientRect();
+    const x = e.clientX - rect.left, y = e.clientY - rect.top;
+    const c = Math.floor((x - this.labelW) / this.cellW);
+    for (let l = 0; l < this.lanes.length; l++) {
+      const r = Math.floor((y - this.laneY(l)) / this.cellH);
+      if (c >= 0 && c <= this.data.T && r >= 0 && r < this.data.rows.length) return { l, c, pos: this.data.rows[r], x, y };
+    }
+    return null;
+  }
+
+  pick(l, pos, step) {  // the user picked a cell for an edit: tell the page (it reruns and shows the edit panel)
+    window.__dlmStageActive = this;
+    this.pause();
+    this.picked = { lane: l, pos };
+    this.markPicked();
+    clearTimeout(this.reportTimer);
+    if (this.data.report && this.component.setStateValue && step !== this.reported) {
+      this.reported = step;
+      this.component.setStateValue("step", step);
+    }
+    if (this.component.setTriggerValue) this.component.setTriggerValue("pick", { lane: l, pos, step });
+  }
+
+  markPicked() {
+    this.lanes.forEach((lane, l) => lane.cells.forEach((c, i) => {
+      c.classList.toggle("picked", !!this.picked && this.picked.lane === l && this.picked.pos === i);
+    }));
   }
 
   hover(e) {
-    const rect = this.canvas.getBoundingClientRect();
-    const x = e.clientX - rect.left, y = e.clientY - rect.top;
-    const c = Math.floor((x - this.labelW) / this.cellW), r = Math.floor(y / this.cellH);
+    const at = this.cellAt(e);
     const d = this.data;
-    if (c < 0 || c > this.k || r < 0 || r >= d.rows.length) { this.tip.style.display = "none"; return; }
-    const pos = d.rows[r], tok = d.tokens[c][pos], s = d.state_list[+d.states[c][pos]];
-    this.tip.textContent = `${d.step_name} ${c}, position ${pos + 1}: ${d.labels[String(tok)] || ""} (${s.label})`;
+    if (!at || at.c > this.k) { this.tip.style.display = "none"; return; }
+    const { l, c, pos, x, y } = at, lane = this.lanes[l];
+    const tok = lane.tokens[c][pos], s = d.state_list[+lane.states[c][pos]];
+    this.tip.textContent = `${l ? `branch ${l}, ` : ""}${d.step_name} ${c}, position ${pos + 1}: ` +
+      `${d.labels[String(tok)] || ""} (${s.label})`;
     this.tip.style.display = "block";
     this.tip.style.left = Math.min(x + 12, this.gw - 200) + "px";
     this.tip.style.top = (y + 14) + "px";
@@ -262,14 +332,18 @@ class Stage {
     k = Math.max(0, Math.min(d.T, k | 0));
     if (user && this.playing && k !== this.k && !this._ticking) this.pause();
     this.k = k;
-    const toks = d.tokens[k], states = d.states[k];
-    for (let i = 0; i < this.cells.length; i++) {
-      const s = d.state_list[+states[i]];
-      const c = this.cells[i];
-      c.textContent = d.texts[String(toks[i])] ?? "";
-      c.style.background = d.kind === "text" ? (s.key === "committed_earlier" && !d.fixed.includes(i) ? "transparent" : s.fill) : s.fill;
-      c.style.color = d.kind === "text" && s.key === "committed_earlier" && !d.fixed.includes(i) ? "#0b3d66" : s.fg;
-    }
+    this.lanes.forEach((lane, l) => {
+      const toks = lane.tokens[k], states = lane.states[k];
+      for (let i = 0; i < lane.cells.length; i++) {
+        const s = d.state_list[+states[i]];
+        const c = lane.cells[i], plain = d.kind === "text" && s.key === "committed_earlier" && !lane.fixed.includes(i);
+        c.textContent = d.texts[String(toks[i])] ?? "";
+        c.style.background = plain ? "transparent" : s.fill;
+        c.style.color = plain ? "#0b3d66" : s.fg;
+      }
+      lane.row.classList.toggle("shared", l > 0 && k <= lane.from);  // not parted yet: the parent's
+    });
+    this.markPicked();
     this.scrub.value = String(k);
     const n = d.commits[k];
     this.stepInfo.textContent = `${d.step_name} ${k} of ${d.T}` + (k > 0 ? ` · ${n} position${n === 1 ? "" : "s"} changed` : "");

@@ -5,7 +5,7 @@ import streamlit as st
 from dlm_core import figures, toy_language
 from pages import glossary_popover
 
-WORDS = ["DLM (diffusion language model)", "autoregressive model", "token / unit", "noise", "forward process",
+WORDS = ["DLM (diffusion language model)", "pin", "autoregressive model", "token / unit", "noise", "forward process",
          "reverse process", "toy language", "[PAD]", "entropy H", "bits per unit", "validity", "sample",
          "masked (absorbing) diffusion", "[MASK]", "uniform diffusion", "Gaussian diffusion", "self-correction",
          "embedding", "vector", "commit", "ReMDM remasking η", "prompt", "confidence (score)", "viridis",

@@ -7,6 +7,7 @@ import streamlit as st
 from dlm_core import figures, hf_adapter
 from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
 from dlm_core.stage import stage_data
+from dlm_core.variants import VARIANTS
 from pages import (
     SPEEDS,
     export_buttons,
@@ -18,11 +19,13 @@ from pages import (
     url_bool,
     url_notices,
 )
+from pages.branch_ui import branches, edit_panel, run_picker
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
 MASK_GLYPH = "▢"
-WORDS = ["DLM (diffusion language model)", "masked (absorbing) diffusion", "embedded model", "Hugging Face hub",
+WORDS = ["DLM (diffusion language model)", "pin", "branch", "stage (player)", "scrub",
+         "masked (absorbing) diffusion", "embedded model", "Hugging Face hub",
          "checkpoint", "remote code", "sampler", "token / unit", "semi-autoregressive block", "strategy",
          "low-confidence", "margin", "entropy (strategy)", "random (strategy)", "fixed-count sampler",
          "temperature", "guidance (CFG)", "seed", "end-of-sequence token", "prompt", "token × step grid",
@@ -117,6 +120,38 @@ prompt = "" if unconditional else st.text_area(
 live = st.empty()
 
 
+def likely_tokens(run, k: int, pos: int) -> list[int]:
+    """The tokens a pin offers: the model's top predictions at step k + 1 and the token there now."""
+    rec = run.records[k] if k < run.n_steps else None
+    ids = list(rec.topk_ids[pos]) if rec is not None and rec.topk_ids and rec.topk_ids[pos] else []
+    now = run.tokens_at(k)[pos]
+    return ids + ([now] if now not in ids and now != run.mask_id else []) or [now]
+
+
+def one_token(lm, text: str) -> int:
+    """The id of a typed token; a clear error when the tokenizer makes it several (or none)."""
+    ids = lm.tokenizer.encode(text.strip(), add_special_tokens=False)
+    if len(ids) != 1:
+        pieces = ", ".join(lm.token_text(i) for i in ids[:6])
+        raise ValueError(f"“{text.strip()}” is {len(ids)} tokens for this tokenizer ({pieces}); type a single token")
+    return ids[0]
+
+
+def branch_real(lm, run, k: int, edits, seed: int):
+    bar = st.progress(0.0, text="Continuing as a branch ...")
+
+    def on_step(rec, sampler, text):
+        bar.progress(rec.step / sampler.config.steps, text=f"branch: step {rec.step} / {sampler.config.steps}")
+
+    try:
+        new = hf_adapter.branch(lm, run, k, edits, seed, on_step=on_step)
+    except ValueError as e:
+        st.error(f"This branch cannot be made: {md_escape(e)}")
+        new = None
+    bar.empty()
+    return new
+
+
 def masked_text(text: str) -> str:
     return html.escape(text).replace(MASK_GLYPH, "<span style='color:#999'>▢</span>")
 
@@ -161,12 +196,18 @@ from_query("real_step", traj.n_steps, int, lo=0, hi=traj.n_steps)
 s.real_step = min(max(int(s.real_step), 0), traj.n_steps)
 if traj.settings.get("prompt"):
     st.markdown(f"**Prompt:** {md_escape(traj.settings['prompt'])}")
+runs = [traj] + branches("real", str(id(traj)))  # this generation and the branches made from it here
 data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_step, interval_s=s.real_speed,
-                  present=bool(s.present), rows=rows)
+                  present=bool(s.present), rows=rows, branches=runs[1:], picked=s.get("real_stage_pick"))
 k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
 s.real_step = k
+j = run_picker("real", runs)
+edit_panel("real", runs, j, k, list(range(traj.gen_start, gen_end)), unit_choices=likely_tokens,
+           make_branch=lambda run, at, edits, seed: branch_real(lm, run, at, edits, seed),
+           pin_meaning=VARIANTS["masked"].text.pin, parse_unit=lambda text: one_token(lm, text))
+traj = runs[j]  # the views and downloads below follow the chosen run
 with st.expander("How? Blocks and guidance"):
     st.markdown(
         "Coloured text: each token in the colour of its state at this step (the prompt underlined). Dashed lines "

@@ -4,12 +4,14 @@ The sampler's controls come from the variant's declared options, the legend from
 trajectory; nothing here depends on which variant it is. The stage (sentence, grid, legend,
 transport) plays in the browser; the views below it follow the step it reports when paused."""
 
+from urllib.parse import quote
+
 import streamlit as st
 
 from dlm_core import figures
 from dlm_core.glossary import terms_in
 from dlm_core.stage import stage_data
-from dlm_core.toy_language import validity_reason
+from dlm_core.toy_language import UNITS, validity_reason
 from dlm_core.variants import VARIANTS
 from pages import (
     SPEEDS,
@@ -28,10 +30,12 @@ from pages import (
     url_notices,
     variant_picker,
 )
+from pages.branch_ui import branches, edit_panel, run_picker
 
 SHIPPED = "shipped checkpoint"
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
-WORDS = ["reverse process", "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
+WORDS = ["reverse process", "pin", "branch", "prompt", "infill",
+         "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
          "Gaussian diffusion", "checkpoint", "steps T", "sampler", "seed", "stage (player)", "scrub", "trajectory",
          "JSON", "HTML", "token × step grid", "toy language", "token / unit", "[PAD]"]
 
@@ -40,6 +44,26 @@ WORDS = ["reverse process", "noise", "variant", "masked (absorbing) diffusion", 
 def get_trajectory(variant, model_label, _model, steps, seed, options: dict):
     """Cached per settings and model label; scrubbing and playing only read it."""
     return VARIANTS[variant].trajectory(_model, steps, seed, **options)
+
+
+def likely_units(run, k: int, pos: int) -> list[int]:
+    """The units a pin offers at position pos: the model's most likely at step k + 1 first."""
+    rec = run.records[k] if k < run.n_steps else None
+    first = [i for i in (rec.topk_ids[pos] if rec is not None and rec.topk_ids else []) if i < len(UNITS)]
+    return first + [i for i in range(len(UNITS)) if i not in first]
+
+
+def make_branch(model, run, k: int, edits, seed: int):
+    try:
+        return VARIANTS[run.variant].branch(model, run, k, edits, seed)
+    except ValueError as e:
+        st.error(f"This branch cannot be made: {md_escape(e)}")
+        return None
+
+
+def infill_link(variant_name: str, edits) -> str:
+    pins = ",".join(f"{i + 1}:{UNITS[u]}" for i, u in sorted(edits.pins.items()))
+    return f"infill?variant={variant_name}&pins={quote(pins)}"
 
 
 st.title("Reverse process: from noise to a sentence")
@@ -70,7 +94,7 @@ st.caption(variant.text.intro + " Press play, or scrub: every step is already co
 glossary_box = st.container()  # filled once the page knows which views it shows
 notice_box = st.container()
 words = WORDS + terms_in(" ".join([variant.text.intro, variant.text.reverse_how, variant.text.prediction,
-                                   variant.text.notice, options_text(variant.config_class),
+                                   variant.text.notice, variant.text.pin, options_text(variant.config_class),
                                    *(figures.STATES[state][2] for state in variant.legend)]))
 model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
@@ -85,11 +109,21 @@ if imported is not None:
     traj = imported
 from_query("step", traj.n_steps, int, lo=0, hi=traj.n_steps)
 s.step = min(max(int(s.step), 0), traj.n_steps)
+# branches made on this page (edit and continue) of this very run; an imported file replays alone
+run_id = repr((variant.name, s.model, s.steps, s.seed, sorted(options.items())))
+runs = [traj] + (branches("rev", run_id) if imported is None else [])
 data = stage_data(traj, title=f"{traj.variant}: {s.steps} steps, seed {s.seed}" if imported is None else "imported",
-                  start=s.step, interval_s=s.speed, present=bool(s.present))
+                  start=s.step, interval_s=s.speed, present=bool(s.present), branches=runs[1:],
+                  picked=s.get("rev_stage_pick"))
 k = stage(data, key="rev_stage")
 st.caption(VARIANTS.get(traj.variant, variant).text.notice)
 s.step = k
+j = run_picker("rev", runs)
+if imported is None:
+    edit_panel("rev", runs, j, k, list(range(traj.length)), unit_choices=likely_units,
+               make_branch=lambda run, at, edits, seed: make_branch(model, run, at, edits, seed),
+               pin_meaning=variant.text.pin, infill_link=lambda edits: infill_link(variant.name, edits))
+traj = runs[j]  # the views and downloads below follow the chosen run
 from_query("pos", 1, int, lo=1, hi=traj.length)
 
 if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's verdict (not for real-model text)

@@ -1,0 +1,213 @@
+"""Infill: pin units at some positions, let a toy model fill in the rest, and hold its completions against the
+toy language's exact answer.
+
+Thin: every number comes from dlm_core.infill.run_infill, which `python -m dlm_core infill` also calls; the
+page shows that command for its settings. The pins live in the URL as ?pins=2:our,4:is (positions from 1),
+so another page can link here with ?variant=...&pins=...."""
+
+import pandas as pd
+import streamlit as st
+
+from dlm_core import infill
+from dlm_core.glossary import terms_in
+from dlm_core.toy_language import UNITS, L
+from pages import (
+    from_query,
+    glossary_popover,
+    md_escape,
+    options_text,
+    sampler_controls,
+    shipped_model,
+    to_query,
+    url_notices,
+    variant_picker,
+)
+
+FREE = "free"
+NO_PINS = "none"  # ?pins=none: every position free
+STEP_CHOICES = ("auto", *range(1, 101))
+WORDS = ["toy language", "pin", "infill",
+         "token / unit", "[PAD]", "[MASK]", "prompt", "variant", "masked (absorbing) diffusion",
+         "uniform diffusion", "Gaussian diffusion", "sampler", "strategy", "random (strategy)", "steps T", "seed",
+         "sample", "checkpoint", "p, p_model", "empirical distribution", "support", "validity", "error reasons",
+         "standard error", "TV (total variation)", "KL (divergence)", "KL valid", "forward KL", "plug-in KL",
+         "bits per unit", "commit", "probability distribution", "p_θ(x | z_t)", "canvas", "temperature"]
+
+
+def steps_value(raw):
+    """?steps=auto or a number of steps."""
+    return "auto" if str(raw) == "auto" else int(raw)
+
+
+def pins_value(raw) -> str:
+    """?pins=2:our,4:is (or none), read and written back in its canonical form (a ValueError if malformed)."""
+    return infill.pins_text(infill.parse_pins("" if str(raw) == NO_PINS else str(raw))) or NO_PINS
+
+
+@st.cache_data(max_entries=256, show_spinner="Sampling the completions ...")
+def compute(variant: str, pins: tuple, steps, n: int, seed: int, options: tuple) -> infill.InfillResult:
+    """Cached per settings across sessions; the model is the shipped checkpoint (what the CLI loads)."""
+    settings = infill.InfillSettings.make(variant, dict(pins), steps, n, seed, **dict(options))
+    return infill.run_infill(shipped_model(variant), settings)
+
+
+@st.cache_data(max_entries=64, show_spinner="Sampling every variant and strategy ...")
+def compute_all(pins: tuple, n: int, seed: int) -> list:
+    return infill.infill_by_variant(shipped_model, dict(pins), n, seed)
+
+
+def pm(value, se, digits: int = 4, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} ± {se:.{digits}f}{unit}"
+
+
+st.title("Infill, checked against the truth")
+st.caption("A diffusion model can fill in any positions given the others. Pin units at some positions; the model "
+           "writes the rest. Beside its completions stands the toy language's exact answer: every sentence that "
+           "has those units there, with its probability.")
+glossary_box = st.container()
+notice_box = st.container()
+s = st.session_state
+
+# ---------------------------------------------------------------------------- the pins
+st.subheader("Pin some positions")
+from_query("pins", NO_PINS, pins_value)
+current = infill.parse_pins("" if s.pins == NO_PINS else s.pins)  # canonical by now: never raises
+cols = st.columns(L)
+for i in range(L):
+    key = f"pin{i + 1}"
+    if key not in s:  # from the link (or the last pins of this session) once; the widget owns it then
+        s[key] = UNITS[current[i]] if i in current else FREE
+    cols[i].selectbox(f"Position {i + 1}", [FREE, *UNITS], key=key)
+pins = {i: UNITS.index(s[f"pin{i + 1}"]) for i in range(L) if s[f"pin{i + 1}"] != FREE}
+s.pins = infill.pins_text(pins) or NO_PINS
+st.caption("Each position is free (the model writes it) or pinned to a unit (held fixed while the model writes "
+           "the others, as a prompt is).")
+
+with st.sidebar:
+    st.header("Sampler")
+    variant = variant_picker("variant")
+    if "strategy" not in s and "strategy" not in st.query_params:
+        s.strategy = infill.INFILL_DEFAULT_STRATEGY  # the strategy whose infill is known exactly
+    auto = infill.infill_steps(variant, pins)
+    from_query("steps", "auto", steps_value, choices=STEP_CHOICES)
+    st.selectbox("Steps T", STEP_CHOICES, key="steps",
+                 format_func=lambda v: f"auto ({auto})" if v == "auto" else str(v),
+                 help="auto: one step per free position for the masked variant (one unit per step), the "
+                      "variant's default otherwise.")
+    options, option_keys = sampler_controls(variant.config_class)
+    from_query("n", 2000, int, lo=100, hi=20000)
+    st.number_input("Completions sampled (n)", 100, 20000, step=500, key="n",
+                    help="More completions: smaller standard errors, slower.")
+    from_query("seed", 0, int, lo=0, hi=10**6)
+    st.number_input("Seed", 0, 10**6, key="seed", step=1)
+
+words = WORDS + terms_in(options_text(variant.config_class) + " " + variant.text.intro)
+
+
+def finish() -> None:
+    to_query(["variant", "pins", "steps", *option_keys, "n", "seed"])
+    url_notices(notice_box)
+    glossary_popover(words, where=glossary_box)
+
+
+steps = None if s.steps == "auto" else int(s.steps)
+try:
+    settings = infill.InfillSettings.make(variant.name, pins, steps, int(s.n), int(s.seed), **options)
+except ValueError as e:
+    st.error(f"These settings don't work together: {md_escape(e)}")
+    finish()
+    st.stop()
+try:
+    infill.language_conditional(pins)
+except infill.ImpossiblePins as e:
+    st.warning(f"Nothing to sample: {md_escape(e)}. Free a position or pick another unit: the model would only "
+               "be asked to write something the language never says.", icon=":material/block:")
+    finish()
+    st.stop()
+
+result = compute(settings.variant, settings.pins, settings.steps, settings.n, settings.seed, settings.options)
+d, e = result.sampled, result.exact
+strategy = settings.option_dict.get("strategy")
+label = variant.name + (f", {strategy}" if strategy else "")
+
+# ---------------------------------------------------------------------------- distances
+st.subheader(f"How close the {label} model comes ({result.steps} steps, {settings.n:,} completions)")
+st.markdown(f"**{result.conditional_size}** sentence(s) of the language have "
+            f"{md_escape(infill.describe_pins(settings.pins))}: their probabilities, renormalised, are the exact "
+            "answer p.")
+c = st.columns(3)
+c[0].metric("TV (sampled)", pm(d.tv, d.tv_se), help="Total variation between the completions and p, invalid "
+            "completions counting in full; ± a bootstrap standard error.")
+c[1].metric("KL valid (sampled)", pm(d.kl_valid_bits, d.kl_valid_se, unit=" bits"),
+            help="KL(valid completions ‖ p): are the valid completions in the language's proportions? "
+                 "± a bootstrap standard error.")
+c[2].metric("validity (sampled)", pm(d.valid_mass, d.valid_mass_se), help="Share of the completions that are "
+            "sentences of the language; ± its standard error.")
+noise = (f"Even {settings.n:,} draws from p itself would come out at about {d.tv_floor:.4f} in TV"
+         + ("" if d.kl_valid_bias_bits is None else f" and {d.kl_valid_bias_bits:.4f} bits in KL valid (the plug-in "
+            "KL's bias)") + ": that much is the luck of the draw.")
+if e is not None:
+    c = st.columns(4)
+    c[0].metric("TV (exact)", f"{e.tv:.4f}")
+    c[1].metric("KL valid (exact)", f"{e.kl_valid_bits:.4f} bits")
+    c[2].metric("forward KL (exact)", f"{e.forward_kl_bits:.4f} bits",
+                help="KL(p ‖ p_model): how badly the model misses sentences the language writes.")
+    c[3].metric("validity (exact)", f"{e.valid_mass:.4f}")
+    st.caption("Exact: the masked model's own infill distribution p_model (random order, one unit per step), "
+               "computed without sampling. The sampled validity and shares should agree with it within a few "
+               f"standard errors. {noise} So the sampled TV and KL sit above the exact ones by about that much.")
+else:
+    st.caption(f"{noise} No exact model column: {md_escape(result.exact_why_not)}.")
+
+# ---------------------------------------------------------------------------- completions
+st.plotly_chart(infill.infill_figure(result), key="infill_bars")
+st.caption("The most likely completions (✗: not a sentence of the language), and at the bottom all the "
+           "completions that are not sentences, together. What to notice: grey is the truth; the model's bars should "
+           "match it, within their error bars.")
+rows = result.top_rows()
+table = pd.DataFrame({
+    "completion": [r.text for r in rows],
+    "verdict": [r.reason.replace("_", " ") for r in rows],
+    "language p (exact)": [r.language_p for r in rows],
+    "model share (sampled)": [r.share for r in rows],
+    "± SE": [r.share_se for r in rows],
+    **({"model p (exact)": [r.model_exact_p for r in rows]} if e is not None else {}),
+})
+st.dataframe(table, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
+                                                    for k in table.columns[2:]})
+st.caption(f"The {len(rows)} most likely completions of {len(result.rows)} (the language's and the model's).")
+st.markdown("**The same numbers from the command line:**")
+st.code(result.command, language="bash", wrap_lines=True)
+
+with st.expander("All variants and strategies on these pins"):
+    st.caption(f"Each at its default steps, {settings.n:,} completions, seed {settings.seed}.")
+    if st.button("Compute the table", key="infill_all") or s.get("infill_all_for") == (settings.pins, settings.n,
+                                                                                       settings.seed):
+        s.infill_all_for = (settings.pins, settings.n, settings.seed)
+        res = compute_all(settings.pins, settings.n, settings.seed)
+        st.dataframe(pd.DataFrame([{
+            "variant": r.settings.variant, "strategy": r.settings.option_dict.get("strategy", "ancestral"),
+            "T": r.steps, "validity": pm(r.sampled.valid_mass, r.sampled.valid_mass_se, 3),
+            "TV": pm(r.sampled.tv, r.sampled.tv_se), "KL valid (bits)": pm(r.sampled.kl_valid_bits,
+                                                                          r.sampled.kl_valid_se),
+            "TV (exact)": "" if r.exact is None else f"{r.exact.tv:.4f}"} for r in res]), hide_index=True)
+        st.code(settings.all_command(), language="bash", wrap_lines=True)
+
+with st.expander("How? The exact answer and the model's exact infill"):
+    st.markdown(
+        "**The language's answer.** With the pinned positions $P$ fixed to the units $u_P$, the exact conditional "
+        "is $p(x \\mid x_P = u_P) = p(x)\\,\\mathbb{1}[x_P = u_P] \\,/\\, \\sum_{x'} p(x')\\,\\mathbb{1}[x'_P = u_P]$ "
+        "over the 216 sentences.\n\n"
+        "**The model's exact infill** (masked, random strategy, one unit per step): each step commits one "
+        "uniformly random masked position and draws its unit from $p_\\theta(\\cdot \\mid$ canvas$)$, so over the "
+        "$m$ free positions $F$: $f(\\emptyset) = 1$, "
+        "$f(S) = \\sum_{i \\in S} f(S \\setminus i)\\, p_\\theta(x^i \\mid u_P, x_{S \\setminus i}) / (m - |S| + 1)$, "
+        "$p_{\\text{model}}(x_F \\mid u_P) = f(F)$.\n\n"
+        "**Distances** (as on the Compare page): TV $= \\tfrac12 \\sum_x |\\hat q(x) - p(x)|$ with invalid "
+        "completions counting in full; KL valid $= \\sum_x \\hat q_{\\text{valid}}(x) \\log_2 "
+        "\\frac{\\hat q_{\\text{valid}}(x)}{p(x)}$, the valid completions renormalised (the other direction is "
+        "infinite as soon as one sentence is never drawn); forward KL $= \\sum_x p \\log_2 (p / p_{\\text{model}})$, "
+        "exact only. Standard errors: binomial for shares and validity, a bootstrap over the n completions "
+        "for TV and KL. docs/maths.md section 7.")
+
+finish()
