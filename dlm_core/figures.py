@@ -5,11 +5,10 @@ One colour meaning everywhere (the STATES table below: Okabe-Ito colours, colour
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 
+from .safe_html import Markup, html_of, join, plot_text
 from .trajectory import Trajectory
 
 # state -> (fill, text colour, legend label)
@@ -25,12 +24,12 @@ PROMPT_OUTLINE = "#000000"  # prompt / pinned by the user: black outline
 SEQUENTIAL = "Viridis"  # the one scale for confidence and probability
 
 
-def legend_html(include=STATE_ORDER, pinned: bool = True) -> str:
+def legend_html(include=STATE_ORDER, pinned: bool = True) -> Markup:
     """The colour legend, as inline HTML chips."""
     chips = [_chip(STATES[s][2], s) for s in include]
     if pinned:
         chips.append(_chip("prompt / pinned by the user", "committed_earlier", outlined=True))
-    return "<div style='display:flex;flex-wrap:wrap;gap:6px'>" + "".join(chips) + "</div>"
+    return html_of("<div style='display:flex;flex-wrap:wrap;gap:6px'>{chips}</div>", chips=join(chips))
 
 
 LEGEND_ORDER = ("mask", "committed_now", "changed", "committed_earlier", "remasked")  # how a legend reads
@@ -42,15 +41,12 @@ def legend_states(traj: Trajectory) -> list[str]:
     return [state for state in LEGEND_ORDER if state in seen]
 
 
-def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> str:
+def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> Markup:
     fill, fg, _ = STATES[state]
     border = f"3px solid {PROMPT_OUTLINE}" if outlined else "3px solid transparent"
-    size = "1.6rem" if big else "0.95rem"
-    return (
-        f"<span style='background:{fill};color:{fg};border:{border};border-radius:6px;"
-        f"padding:2px 10px;font-family:monospace;font-size:{size};white-space:nowrap'>"
-        f"{html.escape(text)}</span>"
-    )
+    return html_of("<span style='background:{fill};color:{fg};border:{border};border-radius:6px;padding:2px 10px;"
+                   "font-family:monospace;font-size:{size};white-space:nowrap'>{text}</span>",
+                   fill=fill, fg=fg, border=border, size="1.6rem" if big else "0.95rem", text=text)
 
 
 def display_tokens(traj: Trajectory, k: int) -> list[int]:
@@ -92,13 +88,14 @@ def cell_states(traj: Trajectory) -> list[list[str]]:
     return out
 
 
-def chips_html(labels, states, outlined=(), big: bool = True) -> str:
+def chips_html(labels, states, outlined=(), big: bool = True) -> Markup:
     """Units as coloured chips, one state per chip (the view a class reads from afar)."""
     chips = [_chip(w, st, outlined=i in set(outlined), big=big) for i, (w, st) in enumerate(zip(labels, states))]
-    return "<div style='display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px 0'>" + "".join(chips) + "</div>"
+    return html_of("<div style='display:flex;flex-wrap:wrap;gap:8px;margin:6px 0 10px 0'>{chips}</div>",
+                   chips=join(chips))
 
 
-def sequence_html(traj: Trajectory, k: int, big: bool = True) -> str:
+def sequence_html(traj: Trajectory, k: int, big: bool = True) -> Markup:
     """The sequence after k steps as coloured chips."""
     labels = [traj.token_text(t) for t in display_tokens(traj, k)]
     return chips_html(labels, cell_states(traj)[k], outlined=traj.fixed, big=big)
@@ -116,7 +113,7 @@ def trajectory_grid(traj: Trajectory, k: int, max_text_steps: int = 40, compact:
         toks = display_tokens(traj, col)
         for i in range(n_pos):
             z[i, col] = code[states[col][i]]
-            word = traj.token_text(toks[i]) if n_cols <= max_text_steps else ""
+            word = plot_text(traj.token_text(toks[i])) if n_cols <= max_text_steps else ""
             text[i, col] = "·" if compact and traj.mask_id is not None and toks[i] == traj.mask_id else word
     n = len(STATE_ORDER)
     scale = []
@@ -174,7 +171,7 @@ def distribution_bar(traj: Trajectory, k: int, position: int) -> go.Figure:
         fig.update_yaxes(visible=False)
         fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 40})
         return fig
-    labels = [traj.token_text(i) for i in ids]
+    labels = [plot_text(traj.token_text(i)) for i in ids]
     chosen = rec.tokens[position]
     fig = go.Figure(
         go.Bar(
@@ -194,7 +191,7 @@ def order_figure(traj: Trajectory, k: int | None = None) -> go.Figure:
     """Unmasking order up to step k: for each position, the step at which its unit was committed."""
     k = traj.n_steps if k is None else k
     steps = [s if s is not None and s <= k else None for s in traj.commit_step()]
-    labels = [f"{i + 1}. {traj.token_text(t)}" for i, t in enumerate(traj.tokens_at(k))]
+    labels = [f"{i + 1}. {plot_text(traj.token_text(t))}" for i, t in enumerate(traj.tokens_at(k))]
     z = [[np.nan if s is None else s for s in steps]]
     fig = go.Figure(
         go.Heatmap(
@@ -225,7 +222,7 @@ def confidence_figure(traj: Trajectory, k: int) -> go.Figure:
             if c is not None and np.isfinite(c):
                 xs.append(rec.step)
                 ys.append(c)
-                text.append(f"pos {i + 1}: {traj.token_text(rec.tokens[i])}")
+                text.append(f"pos {i + 1}: {plot_text(traj.token_text(rec.tokens[i]))}")
     fig = go.Figure(
         go.Scatter(x=xs, y=ys, mode="markers", text=text,
                    marker={"size": 11, "color": ys, "colorscale": SEQUENTIAL, "line": {"width": 1}},
@@ -277,7 +274,8 @@ def changes_figure(traj: Trajectory, k: int) -> go.Figure:
 
 
 def _unit_points(fig: go.Figure, units_2d, vocab) -> None:
-    fig.add_trace(go.Scatter(x=units_2d[:, 0], y=units_2d[:, 1], mode="markers+text", text=list(vocab),
+    fig.add_trace(go.Scatter(x=units_2d[:, 0], y=units_2d[:, 1], mode="markers+text",
+                             text=[plot_text(v) for v in vocab],
                              textposition="top center", name="units (rows of E)",
                              marker={"size": 11, "color": "#0072B2", "symbol": "diamond"},
                              textfont={"size": 13}, hoverinfo="text"))
@@ -290,7 +288,7 @@ def embedding_paths_figure(traj: Trajectory, k: int, units_2d, proj) -> go.Figur
     palette = ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#000000"]
     for i in range(traj.length):
         pts = np.array([np.asarray(r.state[i]) @ proj for r in traj.records[: max(k, 1)]])
-        name = f"pos {i + 1} → {traj.token_text(display_tokens(traj, max(k, 1))[i])}"
+        name = f"pos {i + 1} → {plot_text(traj.token_text(display_tokens(traj, max(k, 1))[i]))}"
         fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines+markers", name=name,
                                  line={"color": palette[i % 6], "width": 2},
                                  marker={"size": [5] * (len(pts) - 1) + [12], "color": palette[i % 6]}))

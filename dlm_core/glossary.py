@@ -198,6 +198,12 @@ GLOSSARY: dict[str, str] = {
     "fixed-count sampler":
         "LLaDA's sampler: it reveals a set number of positions at every step and lets the strategy choose which "
         "ones.",
+    "confidence threshold":
+        "A strategy (Fast-dLLM) that commits at each step every masked position whose confidence reaches the "
+        "threshold, and at least the most confident one, so easy text takes fewer steps.",
+    "forward pass":
+        "One run of the network over the whole sequence, giving its predictions at every position. A sampler's "
+        "cost is mostly how many forward passes it makes.",
     "semi-autoregressive block":
         "The text is cut into blocks that are filled one after another from left to right, with diffusion "
         "inside each block (as in LLaDA). The block length is how many positions a block has.",
@@ -213,6 +219,12 @@ GLOSSARY: dict[str, str] = {
     "commit":
         "To fix the unit at a position: in masked diffusion a committed (revealed) unit never changes again, "
         "unless remasking is switched on.",
+    "Kendall's τ":
+        "A number from −1 to +1 that says how close an order is to left to right: +1 when every position is "
+        "committed before the ones to its right, −1 for right to left, 0 when there is no tendency.",
+    "word class":
+        "The kind of word a token is in the unmasking-order study: punctuation, a function word (the, and, of), "
+        "a content word (king, love), or a subword piece that continues the word before it.",
     "confidence (score)":
         "How sure the model is about the unit it picked at a position: the number a strategy uses to decide "
         "which positions to commit first.",
@@ -376,9 +388,12 @@ FORMS: dict[str, tuple[str, ...]] = {
     "entropy (strategy)": ("entropy",),
     "random (strategy)": ("random",),
     "fixed-count sampler": ("fixed-count",),
+    "confidence threshold": ("confidence threshold", "threshold"),
+    "forward pass": ("forward pass", "forward passes"),
     "semi-autoregressive block": ("semi-autoregressive", "block"),
     "ReMDM remasking η": ("ReMDM", "remasking", "re-masked", "remasked", "η", "\\eta"),
     "commit": ("commit", "committed", "committing", "reveal", "revealed"),
+    "Kendall's τ": ("Kendall's τ", "Kendall"),
     "confidence (score)": ("confidence", "score"),
     "clamping": ("clamp", "clamping"),
     "guidance (CFG)": ("guidance", "CFG"),

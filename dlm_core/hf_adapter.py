@@ -117,6 +117,19 @@ def _explain(name: str, err: Exception) -> ModelLoadError:
     return ModelLoadError(f"Could not load '{name}': {text[:400]}")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "vocab.json", "tokenizer.model",
+                   "spiece.model", "sentencepiece.bpe.model", "merges.txt")
+
+
+def restore_embedded(name: str) -> str:
+    """How to get the embedded model back, when `name` is it (README, "Reproducing the shipped files")."""
+    if Path(name).resolve() != EMBEDDED.resolve():
+        return ""
+    return (" These are the embedded model's files (assets/embedded-model): restore them with "
+            "`git checkout -- assets/embedded-model`, or rebuild them with scripts/train_embedded_model.py "
+            "(README, Reproducing the shipped files).")
+
+
 @dataclass
 class LoadOptions:
     trust_remote_code: bool = False
@@ -198,6 +211,7 @@ def load(name_or_path: str | os.PathLike | None = None, options: LoadOptions | N
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the CLI's stderr is for errors only (one line each)
     opts = options or LoadOptions()
     name = str(name_or_path or EMBEDDED)
     if not name.strip():
@@ -208,11 +222,21 @@ def load(name_or_path: str | os.PathLike | None = None, options: LoadOptions | N
             raise ModelLoadError(f"No folder at '{name}' (and it is not a Hugging Face hub id).")
         if not _cached(name) and (_offline() or not _hub_reachable()):
             raise ModelLoadError(NOT_OFFLINE.format(name=name))
+    folder = Path(name)
+    if folder.is_dir():
+        missing = [f for f in ("config.json",) if not (folder / f).exists()]
+        if missing or not any((folder / f).exists() for f in TOKENIZER_FILES):
+            what = "its config.json" if missing else "tokenizer files (" + ", ".join(TOKENIZER_FILES[:4]) + ", ...)"
+            raise ModelLoadError(f"The folder '{name}' has no {what}: a model folder needs its config, weights "
+                                 f"and tokenizer, as saved by save_pretrained.{restore_embedded(name)}")
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust)
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust)
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear message
-        raise _explain(name, e) from e
+        raise ModelLoadError(str(_explain(name, e)) + restore_embedded(name)) from e
+    if len(tokenizer) < 16:  # transformers builds an (almost) empty tokenizer rather than failing
+        raise ModelLoadError(f"The tokenizer of '{name}' has only {len(tokenizer)} tokens: its files are missing or "
+                             f"broken.{restore_embedded(name)}")
     mask_id = find_mask_id(tokenizer)
     if mask_id is None:
         raise ModelLoadError(
@@ -229,7 +253,8 @@ def load(name_or_path: str | os.PathLike | None = None, options: LoadOptions | N
                 raise
             model = AutoModel.from_pretrained(name, config=config, dtype=dtype, trust_remote_code=True)  # LLaDA
     except Exception as e:  # noqa: BLE001
-        raise _explain(name, e) from e
+        err = _explain(name, e)
+        raise ModelLoadError(str(err) + restore_embedded(name)) from e
     model = model.to(device).eval()
     shown = EMBEDDED_NAME if Path(name).resolve() == EMBEDDED.resolve() else name
     return HFMaskedLM(model, tokenizer, shown, device, mask_id)
@@ -251,17 +276,30 @@ def build_canvas(lm: HFMaskedLM, prompt: str | None, gen_length: int, use_chat_t
         raise ValueError("the generation length must be at least 1")
     tok = lm.tokenizer
     prompt = prompt or ""
+    if prompt.strip():
+        own = tok(prompt, add_special_tokens=False)["input_ids"]
+        if lm.mask_id in own:
+            raise ValueError(f"the prompt contains the mask token {tok.mask_token}: the model would be asked to "
+                             "fill it as part of the prompt; remove it (the generated part is masked already)")
+        if all(i in lm.special_ids() and i != tok.unk_token_id for i in own):  # unknown words are still text
+            raise ValueError("the prompt is only special tokens: write some text, or choose an unconditional "
+                             "generation (an empty prompt)")
     if prompt and use_chat_template and lm.has_chat_template:
         head = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
                                        tokenize=True)
         head = list(head["input_ids"] if isinstance(head, dict) or hasattr(head, "keys") else head)
         tail: list[int] = []
     else:
-        enc = tok(prompt, add_special_tokens=True)["input_ids"]
-        # split around where the text ends: BERT-style tokenizers wrap it as [CLS] text [SEP]
+        out = tok(prompt, add_special_tokens=True, return_special_tokens_mask=True)
+        enc, added = out["input_ids"], out["special_tokens_mask"]
+        # split around where the text ends: BERT-style tokenizers wrap it as [CLS] text [SEP]; only the
+        # tokens the tokenizer added go after the generation (an [UNK] from the text stays in the prompt)
         n_special_tail = 0
-        while n_special_tail < len(enc) and enc[len(enc) - 1 - n_special_tail] in lm.special_ids():
+        while n_special_tail < len(enc) and added[len(enc) - 1 - n_special_tail]:
             n_special_tail += 1
+        probe = tok("a", add_special_tokens=True, return_special_tokens_mask=True)["special_tokens_mask"]
+        n_lead = next((i for i, a in enumerate(probe) if not a), 0)  # what the tokenizer puts before a text
+        n_special_tail = min(n_special_tail, len(enc) - n_lead)  # an empty prompt keeps its [CLS] in front
         head, tail = enc[: len(enc) - n_special_tail], enc[len(enc) - n_special_tail:]
     total = len(head) + gen_length + len(tail)
     if total > lm.max_positions:
@@ -343,3 +381,36 @@ def branch(lm: HFMaskedLM, traj: Trajectory, k: int, edits: Edits, seed: int, on
     out.vocab = {**traj.vocab, **_vocab_of(lm, out)}
     out.text_per_step = texts
     return out
+
+
+# ------------------------------------------- generation in a worker process of the job queue (jobs.py)
+
+WORKER_MAX_PARAMS = 500_000_000  # larger (or GPU) models generate in the server's own worker thread
+_WORKER_MODEL: dict = {}  # the one model a worker process keeps: {(name, trust_remote_code): HFMaskedLM}
+
+
+def generates_in_worker_process(lm: HFMaskedLM) -> bool:
+    """Whether a generation with `lm` should run in a worker process: a CPU model small enough to load a
+    second time there. Its many small operations then no longer hold the server's interpreter lock."""
+    return lm.device.type == "cpu" and lm.n_params() <= WORKER_MAX_PARAMS
+
+
+def generate_in_worker(send, cancelled, name: str, trust_remote_code: bool, prompt: str | None, gen_length: int,
+                       config: MaskedSamplerConfig, suppress_eos: bool = False) -> Trajectory:
+    """`generate` in a worker process (jobs.WorkerProcess): the model is loaded there on first use (the
+    last one is kept), each step's (step, steps, text) streams back through `send`, and a cancel ends
+    the generation after the current step."""
+    from .jobs import Cancelled
+
+    torch.set_num_threads(1)  # a worker takes one core (DLM_WORKERS of them in all)
+    key = (name, bool(trust_remote_code))
+    if key not in _WORKER_MODEL:
+        _WORKER_MODEL.clear()
+        _WORKER_MODEL[key] = load(name or None, LoadOptions(trust_remote_code=trust_remote_code))
+
+    def on_step(rec, sampler, text):
+        send((rec.step, sampler.config.steps, text))
+        if cancelled():
+            raise Cancelled("stopped")
+
+    return generate(_WORKER_MODEL[key], prompt, gen_length, config, suppress_eos=suppress_eos, on_step=on_step)

@@ -109,7 +109,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("Training and the entropy floor", (
         Step("Training shows the model corrupted sentences and asks for the originals. The loss is a bound "
              "(NELBO) that can never go below the language's entropy H.", View("train"),
-             "Press Train: within 10–20 seconds the curve falls towards H.", "nelbo-gap"),
+             "Press Train: within about 10 seconds the curve falls to H.", "nelbo-gap"),
     )),
     Lesson("An honest comparison", (
         Step("The three variants on one footing: the same steps, the same samples, the exact H as the floor. "

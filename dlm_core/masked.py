@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from . import schedules
 from .denoiser import Denoiser, DenoiserConfig
 from .evaluate import BITS, EvalSettings, kl_bits
-from .masked_sampler import STRATEGIES, MaskedSampler, MaskedSamplerConfig
+from .masked_sampler import ALL_STRATEGIES, BLOCKWISE, STRATEGIES, MaskedSampler, MaskedSamplerConfig
 from .sampler import option
 from .toy_language import MASK, MASK_ID, UNITS, L, V, support_arrays
 from .variant import PageText, Variant
@@ -49,17 +50,58 @@ def corrupt(x0: torch.Tensor, t: torch.Tensor, generator=None, schedule: str = "
     return torch.where(keep, x0, torch.full_like(x0, MASK_ID))
 
 
-def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
-    """Monte-Carlo continuous-time NELBO, nats per sentence (the training loss).
+def mask_exactly(x0: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, k): each sentence gets k [MASK]s at uniformly random positions, k = ceil(L u) with the
+    low-discrepancy u of `schedules.sample_times`, so every k in 1..L takes an equal share of the batch."""
+    u = schedules.sample_times(x0.shape[0], generator)
+    k = (u * L).long().clamp(max=L - 1) + 1
+    rank = torch.rand(x0.shape, generator=generator).argsort(-1).argsort(-1)  # a random order of the positions
+    return torch.where(rank < k[:, None], torch.full_like(x0, MASK_ID), x0), k
 
-    NELBO(x) = E_t w(t) E_{z_t} sum_{i masked} -log p_theta(x^i | z_t),  w(t) = -alpha'_t / (1 - alpha_t).
+
+def language_conditionals(z: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """p(x^i = v | the units z reveals) under the toy language (B, L, V), float32: every sentence that
+    agrees with z, weighted by p(x) (toy_language.true_conditionals, in torch). A row no sentence
+    agrees with (an x0 outside the language) falls back to the one-hot of x0."""
+    X, p, onehot = _language_tensors()
+    agree = ((X[None] == z[:, None]) | (z == MASK_ID)[:, None]).all(-1)  # (B, N)
+    w = agree * p[None]
+    total = w.sum(-1, keepdim=True)
+    cond = ((w / total.clamp_min(1e-300)) @ onehot).reshape(z.shape + (V,))
+    return torch.where(total[..., None] > 0, cond, F.one_hot(x0, V).double()).float()
+
+
+@lru_cache(maxsize=1)
+def _language_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The support as tensors: sentences (N, L), p (N,) float64, one-hots (N, L * V) float64."""
+    sa = support_arrays()
+    X = torch.as_tensor(sa.x)
+    return X, torch.as_tensor(sa.p), F.one_hot(X, V).double().reshape(len(X), L * V)
+
+
+def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None, targets: str = "exact") -> torch.Tensor:
+    """Monte-Carlo continuous-time NELBO, nats per sentence (the training loss): an unbiased estimate of
+    the bound `exact_nelbo` computes, with its variance cut twice.
+
+    1. The masks (RADD; LLaDA's likelihood): NELBO(x) = E_k E_M (L/k) sum_{i in M} -log p_theta(x^i | x outside M),
+       k uniform on 1..L and M uniform among the sets of k positions: the weights 1 / (|M| C(L, |M|)) of
+       `exact_nelbo`, for every schedule alpha_t (the continuous-time bound does not depend on it, so
+       `schedule` is not used). k is stratified over the batch (`mask_exactly`).
+    2. targets="exact" (Rao-Blackwell): the cross-entropy at a masked position is taken against
+       p(x^i | x outside M), the language's own conditional, instead of the one unit the drawn sentence
+       has there. That is the average of -log p_theta(x^i | z) over every sentence x that z could come
+       from, weighted by p(x): the same expectation (so the same bound), without the noise of which
+       sentence was drawn. targets="sampled": the drawn sentence's unit (the textbook estimator).
     """
-    t = schedules.sample_times(x0.shape[0], generator, lo=EPS_T)  # t = eps + (1 - eps) u
-    z = corrupt(x0, t, generator, schedule)
-    logits = denoiser(z)  # (B, L, V): SUBS, [MASK] is not an output
-    ce = F.cross_entropy(logits.transpose(1, 2), x0, reduction="none")  # (B, L)
-    w = schedules.get(schedule).loss_weight(t.float())
-    return (w * (ce * (z == MASK_ID)).sum(-1)).mean()
+    if targets not in ("exact", "sampled"):
+        raise ValueError(f"targets must be 'exact' or 'sampled', not {targets!r}")
+    z, k = mask_exactly(x0, generator)
+    logp = F.log_softmax(denoiser(z), -1)  # (B, L, V): SUBS, [MASK] is not an output
+    if targets == "exact":
+        ce = -(language_conditionals(z, x0) * logp).sum(-1)  # (B, L)
+    else:
+        ce = -logp.gather(-1, x0[..., None])[..., 0]
+    return ((L / k.to(ce.dtype)) * (ce * (z == MASK_ID)).sum(-1)).mean()
 
 
 # ------------------------------------------------------------- model adapter
@@ -199,15 +241,17 @@ class ToyMaskedConfig(MaskedSamplerConfig):
     """The masked sampler's settings, with how the pages draw them for the 6-unit toy."""
 
     strategy: str = option(
-        "low-confidence", label="Strategy", choices=STRATEGIES,
-        help="ancestral: MDLM's reverse step; the others commit a fixed number of units per step, "
-             "chosen at random or by the model's confidence (LLaDA / Dream).")
+        "low-confidence", label="Strategy", choices=ALL_STRATEGIES,
+        help="ancestral: MDLM's reverse step; random, low-confidence, margin and entropy commit a fixed number "
+             "of units per step, chosen at random or by the model's confidence (LLaDA / Dream); threshold commits "
+             "every unit whose confidence reaches the threshold, at least one per step, so it takes as many steps "
+             "(forward passes) as the sentence needs, at most T (Fast-dLLM).")
     temperature: float = option(1.0, label="Temperature", lo=0.0, hi=2.0, step=0.1,
                                 help="0 = always the most likely unit")
     block_length: int | None = option(
         None, label="Block length (semi-autoregressive)", choices=tuple(b for b in range(1, L + 1) if L % b == 0),
-        page_default=L, when=("strategy", FIXED_COUNT),
-        help="Blocks are filled left to right; the steps must divide evenly among the blocks.")
+        page_default=L, when=("strategy", BLOCKWISE),
+        help="Blocks are filled left to right; a fixed count needs the steps to divide evenly among the blocks.")
     schedule: str = option("linear", label="Schedule α_t", choices=schedules.SCHEDULES,
                            when=("strategy", ("ancestral",)),
                            help="Used by the ancestral strategy's reveal probabilities.")
@@ -215,6 +259,11 @@ class ToyMaskedConfig(MaskedSamplerConfig):
         0.0, label="ReMDM remasking η", lo=0.0, hi=0.5, step=0.05, url="eta", when=("strategy", ("ancestral",)),
         help="Ancestral only: a revealed unit is masked again with probability σ_t = min(η, (1 − α_s)/α_t) "
              "(Wang et al. 2025), so early mistakes can be corrected.")
+    threshold: float = option(
+        0.9, label="Confidence threshold", lo=0.05, hi=1.0, step=0.05, when=("strategy", ("threshold",)),
+        help="Threshold only: each step commits every masked unit whose confidence (the probability of its drawn "
+             "unit) is at least this, and always the most confident one; the last of the T steps commits what "
+             "is left (Wu et al. 2025, Fast-dLLM).")
 
 
 def canvas(pinned: dict[int, int] | None = None, batch: int = 1) -> torch.Tensor:

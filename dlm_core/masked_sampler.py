@@ -8,9 +8,22 @@ Strategies
   probability (alpha_s - alpha_t) / (1 - alpha_t), its unit drawn from p_theta(. | z_t).
   Optional ReMDM "cap" remasking (eta > 0) masks revealed units again.
 - `random`, `low-confidence`, `margin`, `entropy`: LLaDA's fixed-count sampler; each
-  step draws a candidate per masked position (Gumbel-max at temperature tau), scores
-  the masked positions (the `SCORES` table) and commits the k best, k spread evenly over
-  the steps of the current semi-autoregressive block.
+  step draws a candidate per masked position (from softmax(logits / tau)), scores the
+  masked positions (the `SCORES` table) and commits the k best, k spread evenly over the
+  steps of the current semi-autoregressive block.
+- `threshold`: confidence-threshold parallel decoding (Fast-dLLM, Wu et al. 2025); each
+  step commits every masked position of the current block whose confidence (the
+  low-confidence score) is at least `threshold`, and at least the most confident one, so
+  the number of steps (forward passes) depends on the text: `steps` is only the most it
+  may take (the last allowed step commits everything left), and the run is `done` as soon
+  as nothing is masked.
+
+Candidates are drawn exactly from softmax(logits / tau) by inverse CDF (`Prediction.draw`):
+one uniform per row against float32 chunk masses that bound the exact float64 weights
+exp((logit - max) / tau), with an exact acceptance within the chosen chunk; only for the rows
+that need one: every masked position when the candidates are scored, only the committed
+ones for `random` and `ancestral` (whose choice of positions does not look at the
+candidates). tau = 0 is the argmax (the lowest id among equal maxima).
 
 The model is any callable mapping ids (B, N) to logits (B, N, vocab) with attributes
 `mask_id` and `takes_time` (False: its output depends on the ids only, so the last
@@ -19,7 +32,9 @@ output can be reused when nothing changed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -30,39 +45,45 @@ NEG_INF = float("-inf")
 
 
 # ------------------------------------------------------- scores of the fixed-count sampler
-# Each maps the predictions at the masked positions (see MaskedSampler._predict) and the
-# probability of each candidate to a score; the highest scores are committed first.
+# Each maps the prediction at the masked positions (a `Prediction`) and the probability of
+# each candidate to a score; the highest scores are committed first.
 
 
-def _low_confidence(pred: dict, p_cand: torch.Tensor) -> torch.Tensor:
+def _low_confidence(pred: Prediction, p_cand: torch.Tensor) -> torch.Tensor:
     return p_cand  # p_theta(x0-hat | z_t) of the drawn candidate (LLaDA)
 
 
-def _margin(pred: dict, p_cand: torch.Tensor) -> torch.Tensor:
-    return pred["top_p"][:, 0] - pred["top_p"][:, 1]  # top-1 minus top-2 probability (Dream)
+def _margin(pred: Prediction, p_cand: torch.Tensor) -> torch.Tensor:
+    p = pred.top_probs(2)[1]
+    return p[:, 0] - p[:, 1]  # top-1 minus top-2 probability (Dream)
 
 
-def _entropy(pred: dict, p_cand: torch.Tensor) -> torch.Tensor:
-    logp = pred["logits"].double() - pred["lse"][:, None]
+def _entropy(pred: Prediction, p_cand: torch.Tensor) -> torch.Tensor:
+    logp = pred.logits.double() - pred.lse[:, None]
     return (logp.exp() * logp.clamp_min(-1e300)).sum(-1)  # minus the entropy of p_theta (Dream)
 
 
 SCORES = {"random": None, "low-confidence": _low_confidence, "margin": _margin, "entropy": _entropy}
-STRATEGIES = ("ancestral", *SCORES)
+STRATEGIES = ("ancestral", *SCORES)  # the strategies that take exactly `steps` steps
+THRESHOLD = "threshold"  # confidence-threshold parallel decoding: as many steps as the text needs
+ALL_STRATEGIES = (*STRATEGIES, THRESHOLD)
+BLOCKWISE = (*SCORES, THRESHOLD)  # the strategies that fill semi-autoregressive blocks
 
 
 @dataclass
 class MaskedSamplerConfig(SamplerConfig):
     strategy: str = "low-confidence"
-    temperature: float = 1.0  # Gumbel-max temperature tau of the candidates (0: argmax)
+    temperature: float = 1.0  # the candidates are drawn from softmax(logits / tau) (0: argmax)
     block_length: int | None = None  # None: one block over the whole generated part
     schedule: str = "linear"  # alpha_t of the ancestral strategy
     cfg_scale: float = 0.0  # unsupervised classifier-free guidance w (0: off)
     suppress_ids: tuple[int, ...] = ()  # e.g. end-of-sequence ids given -inf logits
     reuse_output: bool = True  # reuse the last model output when nothing changed
     remask_eta: float = 0.0  # ReMDM "cap" remasking for the ancestral strategy (0: plain MDLM)
+    # threshold strategy: commit every position whose confidence is at least this (> 1: one per step)
+    threshold: float = 0.9
 
-    strategies = STRATEGIES
+    strategies = ALL_STRATEGIES
 
     def __post_init__(self):
         super().__post_init__()
@@ -73,7 +94,215 @@ class MaskedSamplerConfig(SamplerConfig):
             raise ValueError("ReMDM remasking applies to the ancestral strategy")
         if not 0.0 <= self.remask_eta <= 1.0:
             raise ValueError("the remasking eta must lie in [0, 1]")
+        if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold) and self.threshold >= 0):
+            raise ValueError(f"the confidence threshold must be a number >= 0, not {self.threshold!r}")
+        self.threshold = float(self.threshold)
         self.suppress_ids = tuple(self.suppress_ids)
+
+
+# ------------------------------------------------------- the prediction at the masked rows
+
+CHUNK = 256  # ids per chunk in the two-level searches over a large vocabulary (top k, draws)
+
+
+def topk_rows(lg: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, ids) of the k largest entries of each row of lg (M, V), largest first, as torch.topk;
+    for a large vocabulary found among the k chunks of CHUNK ids with the largest maxima (they hold
+    the k largest values) and the last, shorter chunk: one fast pass over the row instead of a
+    selection over all of it. Which of several equal values is listed is not specified."""
+    n_rows, n_ids = lg.shape
+    k = min(k, n_ids)
+    full = n_ids // CHUNK
+    if full < 8 * k or n_rows == 0:
+        return torch.topk(lg, k, dim=-1)
+    body = lg[:, :full * CHUNK].view(n_rows, full, CHUNK)
+    chunks = torch.topk(body.amax(-1), k, dim=-1).indices  # (M, k)
+    vals = body[torch.arange(n_rows, device=lg.device)[:, None], chunks].reshape(n_rows, k * CHUNK)
+    ids = (chunks[..., None] * CHUNK + torch.arange(CHUNK, device=lg.device)).reshape(n_rows, k * CHUNK)
+    if full * CHUNK < n_ids:
+        vals = torch.cat([vals, lg[:, full * CHUNK:]], 1)
+        ids = torch.cat([ids, torch.arange(full * CHUNK, n_ids, device=lg.device).expand(n_rows, -1)], 1)
+    v, j = torch.topk(vals, k, dim=-1)
+    return v, ids.gather(1, j)
+
+
+def _chunk_width(n_ids: int) -> int:
+    """The draws' chunk: CHUNK ids, or single ids for a small vocabulary."""
+    return 1 if n_ids <= CHUNK else CHUNK
+
+
+def _chunk_sums(w: torch.Tensor) -> torch.Tensor:
+    """Sums of each row of w (M, V) over consecutive chunks of _chunk_width(V) ids (the last may be shorter)."""
+    width = _chunk_width(w.shape[1])
+    if width == 1:
+        return w
+    full = w.shape[1] // width
+    sums = w[:, :full * width].view(w.shape[0], full, width).sum(-1)
+    return torch.cat([sums, w[:, full * width:].sum(-1, keepdim=True)], 1) if full * width < w.shape[1] else sums
+
+
+# A float32 chunk sum of exp((logit - max) / tau) is within a relative FLOAT32_SLACK of the exact one
+# when every term's exponent is above -87 (float32 rounding of the exponent, at most 2^-24 of it per
+# operation: < 1.1e-5; the exponential, <= 2 ulp; the sum of <= CHUNK terms in any order: < 1.6e-5),
+# and a term below e^-87 (one that float32 may flush) adds at most UNDERFLOW.
+FLOAT32_SLACK = 1e-4
+UNDERFLOW = math.exp(-87.0)
+
+
+class Prediction:
+    """p_theta(. | z_t) at the masked positions of a canvas: the rows (M, vocab) of the float32 logits
+    there ([MASK] and suppressed ids at -inf). What a step reads of it (the row maxima, the
+    log-normalisers, the top k, draws) is computed when first asked for and kept while the
+    prediction is reused (the model output did not change)."""
+
+    def __init__(self, logits: torch.Tensor, masked: torch.Tensor, top: int = 0):
+        self.rows = masked.reshape(-1).nonzero().squeeze(1)  # indices into the flattened canvas, sorted
+        self.logits = logits.reshape(-1, logits.shape[-1]).index_select(0, self.rows)  # (M, vocab) float32
+        self._max: torch.Tensor | None = None
+        self._lse: torch.Tensor | None = None
+        self._top: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._masses: dict = {}  # tau -> the chunk masses and totals of every row (see _chunk_masses)
+        self._records = bool(top)  # a record will read every row's top k (and so its log-normaliser)
+        if top:  # the top k now: the row maxima come with it
+            self.top(top)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def release(self) -> None:
+        """Let go of the chunk masses (a record made later recomputes what it needs from the logits)."""
+        self._masses.clear()
+
+    @property
+    def m(self) -> torch.Tensor:
+        """(M, 1) float64: the largest logit of each row."""
+        if self._max is None:
+            top = self._top[0][:, :1] if self._top is not None else self.logits.amax(-1, keepdim=True)
+            self._max = top.double()
+        return self._max
+
+    def _chunk_masses(self, tau: float, sel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """For each row (or the rows `sel`): (masses (M', chunks) float64, total (M',) float64). A chunk's mass
+        is its float32 sum of exp((logit - m) / tau) enlarged by FLOAT32_SLACK and UNDERFLOW per id, so it is
+        never below the exact sum of its weights; total is the plain float32-summed sum over the row (the
+        normaliser of softmax(logits / tau) over exp(m / tau), to a relative 1e-7 or so). One pass over the
+        vocabulary in float32; cached for every row."""
+        if sel is not None and tau == 1 and self._records:
+            sel_rows, sel = sel, None  # the record needs them for every row anyway: one pass for all
+            masses, total = self._chunk_masses(tau)
+            return masses[sel_rows], total[sel_rows]
+        if tau in self._masses:
+            masses, total = self._masses[tau]
+            return (masses, total) if sel is None else (masses[sel], total[sel])
+        lg, m = (self.logits, self.m) if sel is None else (self.logits[sel], self.m[sel])
+        e = lg - m.float()
+        if tau != 1:
+            e.div_(tau)
+        sums = _chunk_sums(e.exp_()).double()
+        total = sums.sum(-1)
+        masses = sums.mul_(1 + FLOAT32_SLACK).add_(_chunk_width(lg.shape[1]) * UNDERFLOW)
+        if sel is None:
+            self._masses[tau] = (masses, total)
+        return masses, total
+
+    def _log_normaliser(self, sel: torch.Tensor | None) -> torch.Tensor:
+        if self.logits.shape[1] <= CHUNK:  # a small vocabulary: in float64
+            return torch.logsumexp((self.logits if sel is None else self.logits[sel]).double(), -1)
+        m = self.m if sel is None else self.m[sel]
+        return m[:, 0] + self._chunk_masses(1.0, sel)[1].log()
+
+    @property
+    def lse(self) -> torch.Tensor:
+        """(M,) float64: log sum_v exp(logit_v) = m + log sum_v exp(logit_v - m); for a large vocabulary the
+        terms and their sum in float32 (relative error about 1e-7), for a small one in float64."""
+        if self._lse is None:
+            self._lse = self._log_normaliser(None)
+        return self._lse
+
+    def lse_of(self, sel: torch.Tensor | None) -> torch.Tensor:
+        """lse of the rows `sel` (all for None), without computing it for the others."""
+        if sel is None or self._lse is not None or 1.0 in self._masses:
+            return self.lse if sel is None else self.lse[sel]
+        return self._log_normaliser(sel)
+
+    def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values (M, k) float32, ids (M, k)): the k largest logits of each row, largest first."""
+        if self._top is None or self._top[0].shape[-1] < min(k, self.logits.shape[-1]):
+            self._top = topk_rows(self.logits, k)
+        return self._top[0][:, :k], self._top[1][:, :k]
+
+    def top_probs(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, probabilities in float64) of the k most likely ids of each row."""
+        v, ids = self.top(k)
+        return ids, (v.double() - self.lse[:, None]).exp_()
+
+    def argmax(self) -> torch.Tensor:
+        """The most likely id of each row; the lowest of equal maxima (as torch.argmax)."""
+        v, ids = self.top(2)
+        ids = ids[:, 0].clone()
+        if v.shape[-1] > 1:
+            tied = v[:, 0] == v[:, 1]
+            if tied.any():
+                ids[tied] = self.logits[tied].argmax(-1)
+        return ids
+
+    def probs_of(self, ids: torch.Tensor, sel: torch.Tensor | None = None) -> torch.Tensor:
+        """p_theta(id | z_t) of one id per row (of the rows `sel`), float64."""
+        lg = self.logits if sel is None else self.logits[sel]
+        return (lg.gather(-1, ids[:, None])[:, 0] - self.lse_of(sel)).exp_()
+
+    def draw(self, tau: float, generator: torch.Generator,
+             sel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One exact draw from softmax(logits / tau) for each row (or the rows `sel`), and its probability
+        p_theta(id | z_t). The exact weights are w_v = exp((logit_v - m) / tau) in float64; the draw reads
+        only the chunk masses (`_chunk_masses`, float32, each at least its chunk's exact weight) over the
+        whole row and exact weights within one chunk: one uniform u per row, target = u times the row's
+        total mass; the chunk whose running mass passes the target; within it, what is left against the
+        running sum of the chunk's exact weights: the first id whose running weight passes it, or, past
+        the chunk's weight (the slack of its mass: about 1e-4 of the draws), a new uniform for that row.
+        Accepting a chunk with probability (its exact weight) / (its mass) makes the result exact: each id
+        comes out with probability proportional to w_v, up to float64 rounding. A small vocabulary (at most
+        CHUNK ids) takes the plain inverse CDF over its exact weights. An id of zero weight (-inf logit) is
+        never drawn."""
+        lg, m = (self.logits, self.m) if sel is None else (self.logits[sel], self.m[sel])
+        n_rows, n_ids = lg.shape
+        width = _chunk_width(n_ids)
+        if width == 1:  # a small vocabulary: the plain inverse CDF over the exact float64 weights
+            w = lg.double().sub_(m)
+            w = (w if tau == 1 else w.div_(tau)).exp_()
+            cdf = w.cumsum(-1)
+            total = cdf[:, -1]
+            u = torch.rand(n_rows, generator=generator, device=lg.device, dtype=torch.float64)
+            target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))[:, None]
+            j = torch.searchsorted(cdf, target, right=True)
+            return j[:, 0], (w.gather(1, j)[:, 0] / total if tau == 1 else self.probs_of(j[:, 0], sel))
+        masses, _ = self._chunk_masses(tau, sel)
+        cum = masses.cumsum(-1)
+        cand = torch.zeros(n_rows, dtype=torch.long, device=lg.device)
+        todo = torch.arange(n_rows, device=lg.device)
+        while len(todo):
+            every = len(todo) == n_rows
+            c_cum, c_lg, c_m = (cum, lg, m) if every else (cum[todo], lg[todo], m[todo])
+            total = c_cum[:, -1]
+            u = torch.rand(len(todo), generator=generator, device=lg.device, dtype=torch.float64)
+            # u * total < total (never past the last chunk, even when the product rounds up)
+            target = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))[:, None]
+            chunk = torch.searchsorted(c_cum, target, right=True).clamp_max_(c_cum.shape[1] - 1)
+            start = torch.where(chunk > 0, c_cum.gather(1, (chunk - 1).clamp_min(0)), 0.0)
+            left = target - start
+            ids = chunk * width + torch.arange(width, device=lg.device)
+            w = c_lg.gather(1, ids.clamp_max(n_ids - 1)).double().sub_(c_m)
+            w = (w if tau == 1 else w.div_(tau)).exp_()
+            w = torch.where(ids < n_ids, w, 0.0)
+            running = w.cumsum(-1)
+            mass = c_cum.gather(1, chunk) - start  # (its rounding: a few ulp of the row's total)
+            if bool((running[:, -1:] > mass * (1 + 1e-6) + 1e-12 * total[:, None]).any()):
+                raise RuntimeError("a chunk's exact weight exceeds its float32 bound: FLOAT32_SLACK is too small")
+            ok = left[:, 0] < running[:, -1]
+            j = torch.searchsorted(running, left, right=True).clamp_max_(width - 1)
+            cand[todo[ok]] = ids.gather(1, j)[ok, 0]
+            todo = todo[~ok]
+        return cand, self.probs_of(cand, sel)
 
 
 def spread_counts(n: int, steps: int) -> list[int]:
@@ -82,8 +311,10 @@ def spread_counts(n: int, steps: int) -> list[int]:
     return [base + (1 if j < rem else 0) for j in range(steps)]
 
 
-def plan_blocks(gen_length: int, steps: int, block_length: int | None) -> tuple[int, int, int]:
-    """(block_length, number of blocks, steps per block); clear errors for bad settings."""
+def plan_blocks(gen_length: int, steps: int, block_length: int | None,
+                fixed_steps: bool = True) -> tuple[int, int, int]:
+    """(block_length, number of blocks, steps per block); clear errors for bad settings. Without
+    `fixed_steps` (the threshold strategy) a block takes as many steps as it needs (0 returned)."""
     if steps < 1:
         raise ValueError("the number of steps must be at least 1")
     if gen_length < 1:
@@ -92,6 +323,8 @@ def plan_blocks(gen_length: int, steps: int, block_length: int | None) -> tuple[
     if block < 1 or gen_length % block != 0:
         raise ValueError(f"the generation length ({gen_length}) must be divisible by the block length ({block})")
     n_blocks = gen_length // block
+    if not fixed_steps:
+        return block, n_blocks, 0
     if steps % n_blocks != 0:
         raise ValueError(f"the number of steps ({steps}) must be divisible by the number of blocks ({n_blocks})")
     return block, n_blocks, steps // n_blocks
@@ -99,11 +332,41 @@ def plan_blocks(gen_length: int, steps: int, block_length: int | None) -> tuple[
 
 @dataclass
 class MaskedStepOutput(StepOutput):
+    """`topk_ids` / `topk_probs` are made from `predicted` when first read, and a record
+    (`to_record(b)`) makes only its own sequence's: a batch drawn for its samples never pays
+    for a top k over the vocabulary that no one reads."""
+
     committed: torch.Tensor | None = None  # (B, N) bool: revealed at this step
     remasked: torch.Tensor | None = None  # (B, N) bool: masked again at this step (ReMDM)
+    # (b, k) -> (ids, probs) of sequence b's top k, (N, k) (b None: the whole batch, (B, N, k))
+    predicted: Callable | None = field(default=None, repr=False, compare=False)
 
     def extras(self, b: int) -> dict:
         return {"committed": positions(self.committed[b]), "remasked": positions(self.remasked[b])}
+
+    def topk_lists(self, b: int, top_k: int | None = None) -> tuple[list, list]:
+        if self.__dict__.get("topk_ids") is None and self.predicted is not None:
+            ids, probs = self.predicted(b, top_k)
+            return ids.tolist(), probs.tolist()
+        return super().topk_lists(b, top_k)
+
+
+def _made_when_read(name: str) -> property:
+    """A top-k field of MaskedStepOutput: the whole batch's, from `predicted`, when first read."""
+
+    def get(self):
+        if self.__dict__.get(name) is None and self.predicted is not None:
+            self.__dict__["topk_ids"], self.__dict__["topk_probs"] = self.predicted(None, None)
+        return self.__dict__.get(name)
+
+    def put(self, value):
+        self.__dict__[name] = value
+
+    return property(get, put)
+
+
+MaskedStepOutput.topk_ids = _made_when_read("topk_ids")
+MaskedStepOutput.topk_probs = _made_when_read("topk_probs")
 
 
 class MaskedSampler(Sampler):
@@ -120,8 +383,9 @@ class MaskedSampler(Sampler):
             self.x = self.x[None]
         self.gen_start = gen_start
         self.gen_length = self.x.shape[1] - gen_start if gen_length is None else gen_length
+        self.by_threshold = config.strategy == THRESHOLD
         self.block_length, self.n_blocks, self.steps_per_block = plan_blocks(
-            self.gen_length, config.steps, config.block_length
+            self.gen_length, config.steps, config.block_length, fixed_steps=not self.by_threshold
         )
         if config.strategy == "ancestral" and self.n_blocks > 1:
             raise ValueError("the ancestral strategy runs over the whole sequence: use one block")
@@ -138,12 +402,23 @@ class MaskedSampler(Sampler):
         self.generator = torch.Generator(device=self.device).manual_seed(int(config.seed))
         self.k = config.start_step  # steps taken (a branch continues from its parting step)
         self.grid = schedules.time_grid(config.steps)
+        # the block of each position of the generated part (n_blocks elsewhere: never in a block)
+        rel = torch.arange(self.x.shape[1], device=self.device) - gen_start
+        self._block_of = torch.where((rel >= 0) & (rel < self.gen_length),
+                                     rel.div(self.block_length, rounding_mode="floor"), self.n_blocks)
         self._last_x: torch.Tensor | None = None
         self._last_logits: torch.Tensor | None = None
         self._counts: torch.Tensor | None = None
-        self._predictions: dict | None = None
+        self._predictions: Prediction | None = None
         self.model_calls = 0
         self.reused = 0
+
+    @property
+    def done(self) -> bool:
+        """All steps taken; for the threshold strategy also as soon as nothing is masked."""
+        if self.k >= self.config.steps:
+            return True
+        return self.by_threshold and not bool((self.x == self.mask_id).any())
 
     def trajectory_fields(self) -> dict:
         return {**super().trajectory_fields(), "fixed": positions(self.fixed[0]), "block_length": self.block_length,
@@ -169,34 +444,43 @@ class MaskedSampler(Sampler):
         for i in cfg.suppress_ids:
             c[..., i] = NEG_INF
         self._last_x, self._last_logits = self.x.clone(), c
+        if self._predictions is not None:  # the last step's draw weights are not needed any more
+            self._predictions.release()
         self._predictions = None
         return c, True
 
-    def _predict(self, logits: torch.Tensor, masked: torch.Tensor) -> dict:
-        """The predicted distribution at the masked positions only (committed ones are copied through):
-        its top k and log-normaliser. Probabilities are formed in float64 from the float32 logits.
-        Cached while nothing changes (the model output is then reused too)."""
-        if self._predictions is None:
-            rows = masked.reshape(-1).nonzero().squeeze(1)
-            lg = logits.reshape(-1, logits.shape[-1]).index_select(0, rows)  # (M, vocab) float32
-            k = min(max(self.config.top_k, 2), lg.shape[-1])
-            top_v, top_i = torch.topk(lg, k, dim=-1)
-            lse = torch.logsumexp(lg, -1).double()  # log sum_v exp(logit_v)
-            top_p = torch.exp(top_v.double() - lse[:, None])  # softmax of the top k, float64
-            self._predictions = {"rows": rows, "logits": lg, "lse": lse, "top_p": top_p, "top_i": top_i}
-        return self._predictions
+    def _top_k(self, pred: Prediction, b: int | None, top_k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, probabilities) of the top k predictions of sequence b (N, k), or of the whole batch
+        (B, N, k) for b None; -1 and 0 where nothing was predicted. Made when a record asks for them."""
+        width = min(self.config.top_k, pred.logits.shape[-1])
+        k = width if top_k is None else min(top_k, width)
+        rows, (n_seq, n_pos) = pred.rows, self.x.shape
+        if b is None:
+            lo, hi, base, shape = 0, len(rows), 0, (n_seq, n_pos)
+        else:  # the rows are sorted: sequence b's are one slice
+            lo, hi = torch.searchsorted(rows, torch.tensor([b * n_pos, (b + 1) * n_pos], device=rows.device)).tolist()
+            base, shape = b * n_pos, (n_pos,)
+        if lo == 0 and hi == len(rows):
+            ids, probs = pred.top_probs(k)
+        else:
+            v, ids = topk_rows(pred.logits[lo:hi], k)
+            probs = (v.double() - pred.lse[lo:hi, None]).exp_()
+        at = rows[lo:hi] - base
+        out_ids = torch.full((*shape, k), -1, dtype=torch.long, device=rows.device)
+        out_p = torch.zeros((*shape, k), dtype=torch.float64, device=rows.device)
+        out_ids.view(-1, k).index_copy_(0, at, ids)
+        out_p.view(-1, k).index_copy_(0, at, probs)
+        return out_ids.cpu(), out_p.cpu()
 
-    def _candidates(self, pred: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """x0-hat per masked position and its probability: argmax at tau = 0 (the top-1), else
-        Gumbel-max argmax(logits / tau + g) computed in float64."""
+    def _candidates(self, pred: Prediction, sel: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x0-hat for each masked position (or the positions `sel` of the prediction's rows) and its
+        probability p_theta(x0-hat | z_t): the argmax at tau = 0, else an exact draw from
+        softmax(logits / tau) (`Prediction.draw`: one uniform per row from the sampler's stream)."""
         tau = self.config.temperature
         if tau == 0:
-            return pred["top_i"][:, 0], pred["top_p"][:, 0]
-        lg = pred["logits"].double()
-        u = torch.rand(lg.shape, generator=self.generator, device=lg.device, dtype=torch.float64)
-        gumbel = -torch.log(-torch.log(u.clamp_min(1e-300)))
-        cand = (lg / tau + gumbel).argmax(-1)
-        return cand, torch.exp(lg.gather(-1, cand[:, None])[:, 0] - pred["lse"])
+            cand = pred.argmax() if sel is None else pred.argmax()[sel]
+            return cand, pred.probs_of(cand, sel)
+        return pred.draw(tau, self.generator, sel)
 
     def _scatter(self, values_m: torch.Tensor, rows: torch.Tensor, fill, dtype=None) -> torch.Tensor:
         """Per-masked-position values (M, ...) back onto the (B, N, ...) canvas, `fill` elsewhere."""
@@ -213,39 +497,65 @@ class MaskedSampler(Sampler):
         # 1. p_theta(x0 | z_t) at the masked positions (SUBS: never [MASK]; the rest is copied through)
         logits, called = self._logits()
         masked = self.x == self.mask_id
-        pred = self._predict(logits, masked)
-        rows = pred["rows"]
-        # 2. a candidate x0-hat per masked position and its probability
-        cand_m, p_cand_m = self._candidates(pred)
-        cand = self.x.reshape(-1).clone().index_copy_(0, rows, cand_m).view(shape)
-        p_cand = self._scatter(p_cand_m, rows, float("nan"), torch.float64)
-        t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
-        # 3. which masked positions are revealed now (and, with ReMDM, which revealed ones are masked again)
-        remask = torch.zeros_like(masked)
-        if cfg.strategy == "ancestral":
-            commit, remask = self._ancestral_commit(masked, t, s)
-            conf = p_cand
+        if self._predictions is None:  # a single sequence (a page's run) will read its record's top k
+            self._predictions = Prediction(logits, masked, top=max(cfg.top_k, 2) if shape[0] == 1 else 0)
+        pred = self._predictions
+        rows = pred.rows
+        if self.by_threshold:  # no time grid: t and s are the masked fractions before and after the step
+            t = s = None
         else:
-            score_fn = SCORES[cfg.strategy]
-            score = None if score_fn is None else self._scatter(score_fn(pred, p_cand_m), rows, float("nan"),
-                                                                torch.float64)
-            commit, conf = self._fixed_count_commit(score, masked)
+            t, s = float(self.grid[self.k]), float(self.grid[self.k + 1])
+        # 2. which masked positions are revealed now (and, with ReMDM, which revealed ones are masked again),
+        # and 3. a candidate x0-hat for each position that needs one, with its probability
+        remask = torch.zeros_like(masked)
+        if cfg.strategy in ("ancestral", "random"):  # the positions do not depend on the candidates
+            if cfg.strategy == "ancestral":
+                commit, remask = self._ancestral_commit(masked, t, s)
+            else:
+                commit, conf = self._fixed_count_commit(None, masked)
+            sel = commit.reshape(-1).index_select(0, rows).nonzero().squeeze(1)  # committed, among the rows
+            cand_m, p_cand_m = self._candidates(pred, sel)
+            cand_rows = rows.index_select(0, sel)
+            if cfg.strategy == "ancestral":
+                conf = self._scatter(p_cand_m, cand_rows, float("nan"), torch.float64)
+        else:  # every masked position is scored with its candidate
+            cand_m, p_cand_m = self._candidates(pred)
+            cand_rows = rows
+            p_cand = self._scatter(p_cand_m, rows, float("nan"), torch.float64)
+            if self.by_threshold:
+                commit, conf = self._threshold_commit(p_cand, masked)  # the low-confidence score
+            else:
+                score_fn = SCORES[cfg.strategy]
+                score = p_cand if score_fn is _low_confidence else self._scatter(score_fn(pred, p_cand_m), rows,
+                                                                                 float("nan"), torch.float64)
+                commit, conf = self._fixed_count_commit(score, masked)
         # 4. z_s: revealed positions take their candidate, re-masked ones go back to [MASK]
+        cand = self.x.reshape(-1).clone().index_copy_(0, cand_rows, cand_m).view(shape)
         self.x = torch.where(commit, cand, self.x)
-        self.x = torch.where(remask, torch.full_like(self.x, self.mask_id), self.x)
+        if cfg.remask_eta:
+            self.x = torch.where(remask, torch.full_like(self.x, self.mask_id), self.x)
         self.k += 1
         if self.done:  # 5. at s = 0 anything still masked takes its argmax
             left = self.x == self.mask_id
             if left.any():
                 self.x = torch.where(left, logits.argmax(-1), self.x)
                 commit = commit | left
-        k = min(cfg.top_k, pred["top_p"].shape[-1])
-        return MaskedStepOutput(
-            step=self.k, t=t, s=s, x=self.x.cpu(),
-            topk_ids=self._scatter(pred["top_i"][:, :k], rows, -1).cpu(),
-            topk_probs=self._scatter(pred["top_p"][:, :k], rows, 0.0).cpu(),
+        if self.by_threshold:
+            t, s = self._masked_fraction(masked), self._masked_fraction(self.x == self.mask_id)
+        out = MaskedStepOutput(
+            step=self.k, t=t, s=s, x=self.x.cpu(), topk_ids=None, topk_probs=None,
             confidence=conf.cpu(), model_called=called, committed=commit.cpu(), remasked=remask.cpu(),
+            predicted=lambda b, top_k: self._top_k(pred, b, top_k),
         )
+        if shape[0] == 1:  # a single sequence: its record's top k is made now, and the prediction let go
+            out.topk_ids, out.topk_probs = self._top_k(pred, None, None)
+            out.predicted = None
+        return out
+
+    def _masked_fraction(self, masked: torch.Tensor) -> float:
+        """The share of the generated part still masked (over the batch): the threshold strategy's time."""
+        part = masked[:, self.gen_start:self.gen_start + self.gen_length]
+        return float(part.sum()) / max(part.numel(), 1)
 
     def _ancestral_commit(self, masked: torch.Tensor, t: float, s: float) -> tuple[torch.Tensor, torch.Tensor]:
         """MDLM's reveal draw, with ReMDM's cap remasking when eta > 0."""
@@ -271,8 +581,10 @@ class MaskedSampler(Sampler):
         in_block = torch.zeros_like(masked)
         in_block[:, lo:lo + self.block_length] = True
         if j == 0 or self._counts is None:  # the block's counts: its masked count, spread over its steps left
-            n_masked = (masked & in_block).sum(-1).tolist()
-            self._counts = torch.tensor([spread_counts(n, self.steps_per_block - j) for n in n_masked])
+            n_masked = (masked & in_block).sum(-1)
+            left = self.steps_per_block - j  # spread_counts(n, left) for every sequence at once
+            base, rem = n_masked.div(left, rounding_mode="floor"), n_masked.remainder(left)
+            self._counts = base[:, None] + (torch.arange(left, device=masked.device) < rem[:, None])
             self._counts_from = j
         if score is None:  # random: a uniform number per position
             score = torch.rand(masked.shape, generator=self.generator, device=masked.device, dtype=torch.float64)
@@ -284,4 +596,20 @@ class MaskedSampler(Sampler):
         n_commit = self._counts[:, j - self._counts_from].to(rank.device)[:, None]
         commit = (rank < n_commit) & eligible
         conf = torch.where(eligible, score, torch.full_like(score, float("nan")))
+        return commit, conf
+
+    def _threshold_commit(self, score: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fast-dLLM: in each sequence's current block (its leftmost block with a masked position), commit
+        every masked position whose score is at least the threshold, and always the highest-scoring one
+        (the first on ties, as the fixed-count order). On the last step `steps` allows, everything left."""
+        if self.k == self.config.steps - 1:
+            eligible = masked
+        else:
+            block = torch.where(masked, self._block_of, self.n_blocks).amin(-1, keepdim=True)
+            eligible = masked & (self._block_of == block)
+        score = torch.where(eligible, score, NEG_INF)
+        best = score.argmax(-1, keepdim=True)  # the first maximum
+        commit = eligible & (score >= self.config.threshold)
+        commit.scatter_(1, best, eligible.gather(1, best))
+        conf = torch.where(eligible, score, float("nan"))
         return commit, conf

@@ -144,9 +144,13 @@ class StepOutput:
         """Per-variant fields of the record of sequence b."""
         return {}
 
-    def to_record(self, b: int = 0, top_k: int | None = None) -> StepRecord:
+    def topk_lists(self, b: int, top_k: int | None = None) -> tuple[list, list]:
+        """Sequence b's top k ids and probabilities per position, as lists (-1 where nothing was predicted)."""
         k = self.topk_ids.shape[-1] if top_k is None else min(top_k, self.topk_ids.shape[-1])
-        ids, probs = self.topk_ids[b, :, :k].tolist(), self.topk_probs[b, :, :k].tolist()
+        return self.topk_ids[b, :, :k].tolist(), self.topk_probs[b, :, :k].tolist()
+
+    def to_record(self, b: int = 0, top_k: int | None = None) -> StepRecord:
+        ids, probs = self.topk_lists(b, top_k)
         return StepRecord(
             step=self.step,
             t=self.t,

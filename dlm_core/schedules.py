@@ -13,6 +13,7 @@ the one low-discrepancy time sampler of every training loss.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -147,6 +148,18 @@ def time_grid(steps: int) -> np.ndarray:
     return np.linspace(1.0, 0.0, steps + 1)
 
 
+@lru_cache(maxsize=16)
+def _proposal_cdf(gamma0: float, gamma1: float, mix: float, mu: float, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """(grid in t, the proposal's CDF on it) for proposal_times (computed once per proposal; read-only)."""
+    g = np.linspace(0.0, 1.0, 4097)  # grid in t
+    gam = gamma0 + (gamma1 - gamma0) * g
+    dens = mix + (1 - mix) * (gamma1 - gamma0) * np.exp(-0.5 * ((gam - mu) / tau) ** 2) / (tau * math.sqrt(2 * math.pi))
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(g))])
+    cdf /= cdf[-1]
+    g.flags.writeable = cdf.flags.writeable = False
+    return g, cdf
+
+
 def proposal_times(u, gamma0: float, gamma1: float, mix: float, mu: float, tau: float):
     """(t, q(t)): t = F^{-1}(u) for u in [0, 1], where gamma(t) has the density
     q(gamma) = mix / (gamma1 - gamma0) + (1 - mix) N(gamma; mu, tau^2) (truncated to [gamma0, gamma1]),
@@ -155,11 +168,7 @@ def proposal_times(u, gamma0: float, gamma1: float, mix: float, mu: float, tau: 
     u = torch.as_tensor(u, dtype=torch.float64)
     if mix >= 1.0:
         return u, torch.ones_like(u)
-    g = np.linspace(0.0, 1.0, 4097)  # grid in t
-    gam = gamma0 + (gamma1 - gamma0) * g
-    dens = mix + (1 - mix) * (gamma1 - gamma0) * np.exp(-0.5 * ((gam - mu) / tau) ** 2) / (tau * math.sqrt(2 * math.pi))
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(g))])
-    cdf /= cdf[-1]
+    g, cdf = _proposal_cdf(float(gamma0), float(gamma1), float(mix), float(mu), float(tau))
     t = np.interp(u.numpy(), cdf, g)
     b = np.clip(np.searchsorted(g, t, side="right") - 1, 0, len(g) - 2)
     q = (cdf[b + 1] - cdf[b]) / (g[b + 1] - g[b])  # slope of the interpolated CDF

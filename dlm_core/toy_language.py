@@ -262,3 +262,65 @@ def true_conditionals(z: np.ndarray, hidden_id: int = MASK_ID) -> np.ndarray:
         w = w / total
     onehot = np.eye(V)[sa.x]  # (N, L, V)
     return np.einsum("bn,nlv->blv", w, onehot)
+
+
+# -------------------------------------------------------------- grammatical roles
+# The role of each unit in SUBJECT VERB PREDICATE [PAD]* (the generative process above), for the
+# unmasking-order study (dlm_core/order_study.py). A form is written with the symbols of the spec:
+# PRON (we / you / they), POSS (our / your / their), N (cat / dog / friend) and the unit s.
+
+ROLES = ("pronoun", "possessive", "noun", "plural s", "possessive s", "verb", "[PAD]", "other")
+SUBJECT_FORMS = {  # subject form -> the role of each of its units
+    ("PRON",): ("pronoun",),
+    ("POSS", "N"): ("possessive", "noun"),
+    ("N", "s"): ("noun", "plural s"),  # dog s = dogs
+    ("POSS", "N", "s"): ("possessive", "noun", "plural s"),
+}
+PREDICATE_FORMS = {
+    ("POSS", "N"): ("possessive", "noun"),
+    ("POSS", "N", "s"): ("possessive", "noun", "plural s"),
+    ("POSS", "s"): ("possessive", "possessive s"),  # your s = yours
+}
+_SYMBOL = {**{ID[w]: "PRON" for w in PRONOUNS}, **{ID[w]: "POSS" for w in POSSESSIVES},
+           **{ID[w]: "N" for w in NOUNS}, ID["s"]: "s", ID["is"]: "VERB", ID["are"]: "VERB", PAD_ID: "[PAD]"}
+_UNIT_ROLE = {"PRON": "pronoun", "POSS": "possessive", "N": "noun", "VERB": "verb", "[PAD]": "[PAD]"}
+
+
+def _parse(x: tuple[int, ...]) -> tuple[str, ...] | None:
+    """The roles of a sentence of the language, read off its subject and predicate forms (None: no parse)."""
+    symbols = tuple(_SYMBOL.get(u, "?") for u in x)
+    core = symbols
+    while core and core[-1] == "[PAD]":  # [PAD] only as a suffix
+        core = core[:-1]
+    if core.count("VERB") != 1:
+        return None
+    v = core.index("VERB")
+    subject, predicate = core[:v], core[v + 1:]
+    if subject not in SUBJECT_FORMS or predicate not in PREDICATE_FORMS:
+        return None
+    return SUBJECT_FORMS[subject] + ("verb",) + PREDICATE_FORMS[predicate] + ("[PAD]",) * (len(symbols) - len(core))
+
+
+@lru_cache(maxsize=4096)
+def unit_roles(ids) -> tuple[str, ...]:
+    """The grammatical role of each unit (one of ROLES).
+
+    A sentence of the language is parsed by the grammar: SUBJECT VERB PREDICATE, padded, with the
+    subject and predicate forms of docs/toy-language.md (SUBJECT_FORMS, PREDICATE_FORMS). Any other
+    sequence (an invalid sample) is classified unit by unit: by the unit's type, an s by the unit before
+    it (after a noun: plural s; after a possessive: possessive s), and "other" for an s anywhere else
+    or a [MASK]."""
+    x = tuple(int(i) for i in ids)
+    if x in support():
+        roles = _parse(x)
+        assert roles is not None, f"the grammar does not parse {decode(x)}"
+        return roles
+    out = []
+    for i, u in enumerate(x):
+        sym = _SYMBOL.get(u)
+        if sym == "s":
+            before = _SYMBOL.get(x[i - 1]) if i > 0 else None
+            out.append({"N": "plural s", "POSS": "possessive s"}.get(before, "other"))
+        else:
+            out.append(_UNIT_ROLE.get(sym, "other"))
+    return tuple(out)

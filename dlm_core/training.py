@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,20 +37,27 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class TrainConfig:
+    """One training recipe. The defaults are the masked variant's; each variant's `train_defaults` overrides
+    them (docs/maths.md, "In this project (all variants)"). Every run is reproducible bit for bit from its seed
+    on one thread."""
+
     variant: str = "masked"
-    steps: int = 2000
-    batch_size: int = 128  # 2000 x 128 reaches NELBO within 1 % of H in ~35 s on one core
-    lr: float = 2e-3
+    steps: int = 400
+    batch_size: int = 128  # sentences per step, stratified by p(x) (data_batches)
+    lr: float = 1e-2
     weight_decay: float = 0.0
-    warmup: int = 100
-    min_lr_ratio: float = 0.05  # cosine decay to this fraction of lr
-    schedule: str = "linear"  # noise schedule used for training
+    warmup: int = 50
+    min_lr_ratio: float = 0.0  # cosine decay to this fraction of lr
+    schedule: str = "linear"  # noise schedule of the uniform loss (the masked and Gaussian losses do not use one)
     seed: int = 0
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
     d_ff: int = 256
     threads: int = 1  # tiny models: one thread is faster and steadier on 2 cores
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW
+    targets: str = "exact"  # the loss's targets: "exact" (the language's posterior) or "sampled" (the drawn sentence)
+    grad_clip: float = 1.0  # clip the gradient norm at this (0: no clipping)
 
 
 def default_config(variant: str, **overrides) -> TrainConfig:
@@ -64,12 +72,19 @@ def build_model(cfg: TrainConfig) -> torch.nn.Module:
 
 
 def data_batches(batch_size: int, generator: torch.Generator):
-    """Endless batches of sentences drawn from the exact distribution of the language."""
+    """Endless batches of sentences from the exact distribution of the language, stratified: one uniform
+    u_0 per batch, and sentence b is the one where the cumulative p(x) passes (u_0 + b) / B (systematic
+    sampling). Every sentence then comes floor(B p(x)) or ceil(B p(x)) times, so a batch carries the
+    distribution itself rather than a random draw from it; the order within a batch is shuffled."""
     sa = support_arrays()
     x = torch.as_tensor(sa.x)
-    p = torch.as_tensor(sa.p)
+    cdf = torch.cumsum(torch.as_tensor(sa.p), 0)
+    cdf[-1] = 1.0
+    steps = torch.arange(batch_size, dtype=torch.float64)
     while True:
-        yield x[torch.multinomial(p, batch_size, replacement=True, generator=generator)]
+        u = (torch.rand((), generator=generator, dtype=torch.float64) + steps) / batch_size
+        idx = torch.searchsorted(cdf, u, right=True).clamp(max=len(cdf) - 1)
+        yield x[idx[torch.randperm(batch_size, generator=generator)]]
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -88,6 +103,7 @@ class TrainResult:
     steps_done: int
     wall_time_s: float
     stopped: bool
+    cpu_time_s: float | None = None  # the training thread's CPU time (wall time runs ahead on a busy machine)
 
 
 def train(
@@ -95,15 +111,20 @@ def train(
     callback: Callable[[int, float, torch.nn.Module], bool | None] | None = None,
     progress: bool = False,
 ) -> TrainResult:
-    """Train a toy denoiser. `callback(step, loss, model)` after every step; False stops."""
+    """Train a toy denoiser. `callback(step, loss, model)` after every step; False stops.
+
+    `wall_time_s` counts everything from the call on (model, optimiser, the first batches), callbacks included."""
     if cfg.steps < 1:
         raise ValueError("training needs at least 1 step")
+    t0, c0 = time.perf_counter(), time.thread_time()
     torch.set_num_threads(max(1, cfg.threads))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_model(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas),
+                            fused=True)
     objective = get(cfg.variant).loss
+    extra = {} if cfg.targets == "exact" else {"targets": cfg.targets}  # a variant's loss may not take targets
     batches = data_batches(cfg.batch_size, gen)
     bar = None
     if progress:
@@ -112,15 +133,15 @@ def train(
         bar = tqdm(total=cfg.steps, desc=f"train {cfg.variant}", unit="step")
     losses: list[float] = []
     stopped = False
-    t0 = time.perf_counter()
     model.train()
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss = objective(model, next(batches), cfg.schedule, gen)
+        loss = objective(model, next(batches), cfg.schedule, gen, **extra)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         value = float(loss.detach())
         losses.append(value)
@@ -134,7 +155,7 @@ def train(
     if bar is not None:
         bar.close()
     model.eval()
-    return TrainResult(model, cfg, losses, len(losses), time.perf_counter() - t0, stopped)
+    return TrainResult(model, cfg, losses, len(losses), time.perf_counter() - t0, stopped, time.thread_time() - c0)
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -142,6 +163,27 @@ def train(
 
 def default_checkpoint(variant: str) -> Path:
     return CHECKPOINTS / variant
+
+
+def restore_hint(variant: str) -> str:
+    """How to get a shipped checkpoint back (README, "Reproducing the shipped files")."""
+    where = f"assets/checkpoints/{variant}"
+    return (f"Restore the shipped files with `git checkout -- {where}`, or rebuild them bit for bit with "
+            f"`python -m dlm_core train --variant {variant}`.")
+
+
+def loss_recipe(cfg: TrainConfig) -> dict:
+    """What the variant's training loss was, for checkpoint.json: the function, its targets and where it
+    draws t (the module's TRAIN_PROPOSAL, if it has one)."""
+    fn = get(cfg.variant).loss
+    module = sys.modules.get(getattr(fn, "__module__", ""), None)
+    return {"function": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__name__', '?')}", "targets": cfg.targets,
+            "time_proposal": getattr(module, "TRAIN_PROPOSAL", None)}
+
+
+def _stderr_over_entropy(metrics: dict) -> float | None:
+    se, h = metrics.get("nelbo_stderr_bits"), metrics.get("entropy_bits_per_unit")
+    return None if se is None or not h else se / h
 
 
 def save_checkpoint(result: TrainResult, out_dir: str | Path, metrics: dict | None = None) -> Path:
@@ -159,6 +201,10 @@ def save_checkpoint(result: TrainResult, out_dir: str | Path, metrics: dict | No
         "steps_done": result.steps_done,
         "stopped_early": result.stopped,
         "wall_time_s": round(result.wall_time_s, 2),
+        "cpu_time_s": None if result.cpu_time_s is None else round(result.cpu_time_s, 2),
+        "loss": loss_recipe(result.config),
+        "nelbo_over_entropy": (metrics or {}).get("nelbo_over_entropy"),
+        "nelbo_stderr_over_entropy": _stderr_over_entropy(metrics or {}),
         "final_loss_nats": float(np.mean(result.losses[-50:])) if result.losses else None,
         "metrics": metrics or {},
         "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -198,65 +244,124 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
 
 
 class TrainingJob:
-    """Train in a background thread so a page (and every other user) stays responsive.
+    """Train through the server's job queue (dlm_core.jobs) so a page (and every other user) stays responsive.
 
-    The page polls `snapshot()`; `stop()` asks the loop to end after the current step.
-    Every `eval_every` steps the variant's quick NELBO is measured against the entropy.
+    `start()` puts the training in the queue's line; the page polls `snapshot()` (its place in
+    the line while it waits, then the live curve); `stop()` takes it out of the line, or asks the
+    loop to end after the current step. Every `eval_every` steps the variant's quick NELBO is
+    measured against the entropy. `owner`: the session that asked (its job is cancelled when it
+    has gone); `queue`: default the server's one queue.
     """
 
-    def __init__(self, cfg: TrainConfig, eval_every: int = 100):
+    SECONDS_PER_STEP_GUESS = 0.03  # the estimate before the queue has timed a training
+
+    def __init__(self, cfg: TrainConfig, eval_every: int = 100, owner: str | None = None, queue=None,
+                 in_worker_process: bool = True):
         import threading
 
         self.cfg = cfg
         self.eval_every = eval_every
+        self.owner = owner
+        self.queue = queue
+        self.in_worker_process = in_worker_process  # False: train in the queue's worker thread itself
         self.losses: list[tuple[int, float]] = []  # (step, nats per sentence)
         self.nelbo: list[tuple[int, float]] = []  # (step, bits per unit)
         self.result: TrainResult | None = None
-        self.error: str | None = None
-        self._stop = threading.Event()
+        self.job = None  # the queue's Job, once started
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"train-{cfg.variant}")
         self.started = time.time()
 
     def start(self) -> TrainingJob:
-        self._thread.start()
+        from .jobs import default_queue
+
+        queue = self.queue or default_queue()
+        self.job = queue.submit(self._run, kind="train", owner=self.owner, cost=self.cfg.steps,
+                                label=f"train {self.cfg.variant}, {self.cfg.steps} steps",
+                                hint_s=self.SECONDS_PER_STEP_GUESS * self.cfg.steps)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        if self.job is not None:
+            self.job.cancel("stopped")
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        """Not finished yet: waiting in the queue's line or training."""
+        return self.job is not None and not self.job.finished
 
-    def _callback(self, step: int, loss: float, model) -> bool:
+    @property
+    def waiting(self) -> bool:
+        return self.job is not None and self.job.waiting
+
+    @property
+    def error(self) -> str | None:
+        return None if self.job is None else self.job.error
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the training has finished (True) or `timeout` seconds have passed."""
+        return self.job is not None and self.job.wait(timeout)
+
+    def _record(self, message: tuple) -> None:
+        kind, step, value = message  # ("loss", step, nats per sentence) or ("nelbo", step, bits per unit)
         with self._lock:
-            self.losses.append((step, loss))
-        if step % self.eval_every == 0 or step == self.cfg.steps:
-            value = quick_nelbo_bits(self.cfg.variant, model)
-            model.train()
-            with self._lock:
-                self.nelbo.append((step, value))
-        return not self._stop.is_set()
+            (self.losses if kind == "loss" else self.nelbo).append((step, value))
 
-    def _run(self) -> None:
-        try:
-            self.result = train(self.cfg, callback=self._callback)
-        except Exception as e:  # noqa: BLE001 - reported on the page
-            self.error = f"{type(e).__name__}: {e}"
+    def _run(self, job) -> TrainResult:
+        self.job = job  # (submit may not have returned yet)
+        if not self.in_worker_process:
+            self.result = train(self.cfg, callback=_progress(self._record, lambda: job.cancelled, self.eval_every,
+                                                             self.cfg))
+            return self.result
+        out = job.run_in_process("dlm_core.training:train_in_worker",
+                                 {"config": asdict(self.cfg), "eval_every": self.eval_every}, on_message=self._record)
+        from safetensors.torch import load as load_tensors
+
+        model = build_model(self.cfg)
+        model.load_state_dict(load_tensors(out["state"]))
+        self.result = TrainResult(model.eval(), self.cfg, out["losses"], out["steps_done"], out["wall_time_s"],
+                                  out["stopped"])
+        return self.result
 
     def snapshot(self) -> dict:
+        job = self.job
         with self._lock:
             return {
                 "losses": list(self.losses),
                 "nelbo": list(self.nelbo),
                 "running": self.running,
+                "waiting": self.waiting,
                 "done": self.result is not None,
                 "stopped": bool(self.result and self.result.stopped),
+                "cancelled": job is not None and job.cancelled and self.result is None,
                 "error": self.error,
-                "elapsed_s": time.time() - self.started,
+                "elapsed_s": 0.0 if job is None else job.elapsed(),
                 "steps": self.cfg.steps,
             }
+
+
+def _progress(record: Callable[[tuple], None], cancelled: Callable[[], bool], eval_every: int, cfg: TrainConfig):
+    """The training callback of a TrainingJob: every step's loss, every eval_every steps the quick NELBO,
+    and stop (after this step) once cancelled."""
+    def callback(step: int, loss: float, model) -> bool:
+        record(("loss", step, loss))
+        if step % eval_every == 0 or step == cfg.steps:
+            value = quick_nelbo_bits(cfg.variant, model)
+            model.train()
+            record(("nelbo", step, value))
+        return not cancelled()
+    return callback
+
+
+def train_in_worker(send, cancelled, config: dict, eval_every: int) -> dict:
+    """A TrainingJob's training in a worker process of the job queue (dlm_core.jobs.WorkerProcess): the
+    progress streams back through `send`, the weights come back as safetensors bytes."""
+    from safetensors.torch import save as save_tensors
+
+    cfg = TrainConfig(**config)
+    result = train(cfg, callback=_progress(send, cancelled, eval_every, cfg))
+    state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
+    return {"state": save_tensors(state), "losses": result.losses, "steps_done": result.steps_done,
+            "wall_time_s": result.wall_time_s, "stopped": result.stopped}
 
 
 def quick_nelbo_bits(variant: str, model) -> float:

@@ -21,13 +21,29 @@ def _note(key: str, raw, value, why: str) -> None:
     notes.append(f"{md_escape(key)} = {md_escape(repr(str(raw))[:60])} {why}: using {md_escape(value)}")
 
 
+def _page_id() -> str:
+    """The page this script run draws (its script hash), or "" outside a page run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return getattr(ctx, "page_script_hash", "") if ctx is not None else ""
+
+
 def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None, step=None, max_len=None):
     """Initialise session_state[key] from the URL (?key=value) once, else from `default`.
 
     A value that cannot be read falls back to the default, a number out of [lo, hi] is clamped,
     one between the levels `step` apart (from lo) is rounded to the nearest, a text longer than
     `max_len` is cut and an unknown choice falls back; each such change is noted for
-    `url_notices()` to say."""
+    `url_notices()` to say.
+
+    A value kept by another page under the same name (Reverse's `step` is not a lesson's step)
+    is read afresh, so pages never see each other's settings."""
+    owners = st.session_state.setdefault("_url_key_page", {})
+    page = _page_id()
+    if key in st.session_state and owners.get(key, page) != page:
+        del st.session_state[key]
+    owners[key] = page
     if key not in st.session_state:
         value = default
         if key in st.query_params:
@@ -70,6 +86,16 @@ def url_notices(where=None) -> None:
                            icon=":material/link:")
 
 
+def show_html(markup, where=None) -> None:
+    """The only place the app draws HTML: `dlm_core.safe_html.Markup`, whose every value was escaped.
+    Anything else is refused, so no text from a user, a model, a file or a URL becomes live HTML."""
+    from dlm_core.safe_html import Markup
+
+    if not isinstance(markup, Markup):
+        raise TypeError("show_html draws only dlm_core.safe_html.Markup (build it with html_of)")
+    (where or st).markdown(markup, unsafe_allow_html=True)
+
+
 def url_bool(text: str) -> bool:
     if str(text).lower() in ("1", "true", "yes", "on"):
         return True
@@ -89,11 +115,24 @@ def to_query(keys) -> None:
 
 
 @st.cache_resource(show_spinner="Loading the shipped checkpoint ...")
-def shipped_model(variant: str):
-    """The shipped toy model of a variant: loaded once per server and shared by every session."""
+def _shipped_model(variant: str):
     from dlm_core import training
 
     return training.load_checkpoint(training.default_checkpoint(variant))[0]
+
+
+def shipped_model(variant: str):
+    """The shipped toy model of a variant: loaded once per server and shared by every session. A
+    missing or broken checkpoint stops the page with a message naming the file and how to restore it
+    (every page that does not need it keeps working)."""
+    from dlm_core import training
+
+    try:
+        return _shipped_model(variant)
+    except training.CheckpointError as e:
+        st.error(f"The shipped {md_escape(variant)} model cannot be loaded: {md_escape(e)}. "
+                 f"{training.restore_hint(variant)}", icon=":material/broken_image:")
+        st.stop()
 
 
 def session_models(variant: str) -> dict:
@@ -101,8 +140,16 @@ def session_models(variant: str) -> dict:
     return {label: m for label, (v, m) in st.session_state.get("session_models", {}).items() if v == variant}
 
 
+SESSION_MODELS_KEPT = 3  # a session keeps its last three trained models: memory stays flat in a long class
+
+
 def add_session_model(label: str, variant: str, model) -> None:
-    st.session_state.setdefault("session_models", {})[label] = (variant, model)
+    """Offer a model trained in this session on the other pages; only the last SESSION_MODELS_KEPT are kept."""
+    models = st.session_state.setdefault("session_models", {})
+    models.pop(label, None)  # the same label again: it becomes the newest
+    models[label] = (variant, model)
+    while len(models) > SESSION_MODELS_KEPT:
+        models.pop(next(iter(models)))
 
 
 # -------------------------------------------------------------------- sampler controls

@@ -13,14 +13,14 @@ storing is in dlm_core.poll; every text drawn here is escaped."""
 
 from __future__ import annotations
 
-import html
 import sqlite3
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import streamlit as st
 
 from dlm_core import poll
-from pages import from_query, md_escape
+from dlm_core.safe_html import Markup, html_of, join
+from pages import from_query, md_escape, show_html
 
 ROOM, HOST = "room", "host"  # the URL keys (and session_state keys, via from_query)
 POLL_PATH = "poll"  # url_path of the Class poll page in app.py
@@ -104,9 +104,10 @@ def join_link(code: str) -> str:
 
 def _code_block(code: str) -> None:
     half = len(code) // 2  # shown in two groups, easier to read off a projector (typed with or without the gap)
-    groups = "".join(f"<span>{html.escape(g)}</span>" for g in (code[:half], code[half:]) if g)
-    st.markdown(_CSS + f'<div class="poll-code-label">Room code</div><div class="poll-code" '
-                f'data-testid="poll-code" aria-label="{html.escape(code)}">{groups}</div>', unsafe_allow_html=True)
+    groups = join([html_of("<span>{g}</span>", g=g) for g in (code[:half], code[half:]) if g])
+    show_html(html_of('{css}<div class="poll-code-label">Room code</div><div class="poll-code" '
+                      'data-testid="poll-code" aria-label="{code}">{groups}</div>', css=Markup(_CSS), code=code,
+                      groups=groups))
 
 
 def _tally_bars(tally: dict[str, int], answer_index: int | None, mine: str | None = None) -> None:

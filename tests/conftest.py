@@ -91,15 +91,11 @@ def browser():
 
 def train_on_the_page(at, steps: int = 50):
     """Submit the Train page's form for `steps` steps, wait (bounded) for the job, rerun; returns the job."""
-    import time
-
     at.number_input(key="train_steps").set_value(steps)
     at.button[0].click()  # the form's submit button
     at.run()
     job = at.session_state["train_job"]
-    deadline = time.monotonic() + 120
-    while job.running and time.monotonic() < deadline:
-        job._thread.join(timeout=1)
+    job.wait(timeout=120)
     at.run()
     return job
 

@@ -192,7 +192,7 @@ def test_checkpoint_bound(shipped):
     model, _ = shipped
     nelbo, se = gaussian.nelbo_estimate(model, n_t=200, generator=torch.Generator().manual_seed(3))
     assert se < 0.02 * H
-    assert nelbo <= 1.08 * H, (nelbo, se, H)
+    assert nelbo <= 1.02 * H + 3 * se, (nelbo, se, H)  # its training target
     assert nelbo >= H - 3 * se, (nelbo, se, H)
 
 

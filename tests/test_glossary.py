@@ -42,7 +42,7 @@ JARGON = [
     "sampler", "strategy", "ancestral", "low-confidence", "margin", "entropy strategy", "random strategy",
     "fixed-count sampler", "semi-autoregressive", "block", "temperature", "ReMDM", "remasking", "η",
     "self-correction", "commit", "committed", "confidence", "score", "clamp", "guidance", "CFG", "prompt", "pinned",
-    "unconditional", "end-of-sequence", "chat template",
+    "unconditional", "end-of-sequence", "chat template", "threshold", "forward pass", "forward passes",
     # training
     "loss", "training step", "learning rate", "width", "low-discrepancy", "checkpoint", "shipped checkpoint", "seed",
     # the app
@@ -284,7 +284,7 @@ MUST_SHOW = {
     "forward-masked": ["corrupted at this t", "Schedule α_t", "t (0 = data, 1 = noise)", "MDLM"],
     "forward-uniform": ["one-hot", "prob."],
     "forward-gaussian": ["units (rows of E)", "log-SNR", "σ² (noise)"],
-    "reverse-masked": ["Strategy: ancestral, random, low-confidence, margin, entropy.", "(LLaDA / Dream)",
+    "reverse-masked": ["Strategy: ancestral, random, low-confidence, margin, entropy, threshold.", "(LLaDA / Dream)",
                        "committed at this step", "score when committed", "p_θ(x | z_t)"],
     "reverse-masked-ancestral": ["re-masked at this step (ReMDM)", "ReMDM remasking η"],
     "reverse-uniform": ["changed at this step (self-correction)", "s = 0 posterior", "positions changed"],

@@ -150,3 +150,40 @@ def test_cli_generate_text_json_and_errors(bert_path, monkeypatch):
     bad = run_cli("generate", "--model", "nobody/none", "--prompt", "x", "--gen-length", "8", "--steps", "4",
                   check=False)
     assert bad.returncode == 2 and "not available offline" in bad.stderr
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+@pytest.mark.parametrize("gen_length, block, cfg", [(8, 8, 0.0), (12, 4, 0.0), (8, 4, 1.5)])
+def test_threshold_above_every_confidence_equals_low_confidence_with_one_step_per_token(bert, tau, gen_length,
+                                                                                        block, cfg):
+    """Threshold decoding with a threshold above 1 commits one token per step: token for token the
+    low-confidence sampler with T = the generation length (the same random stream at tau > 0)."""
+    common = dict(temperature=tau, block_length=block, cfg_scale=cfg, seed=3, top_k=3)
+    a = H.generate(bert, "the cat sat", gen_length, MaskedSamplerConfig(steps=gen_length, strategy="threshold",
+                                                                        threshold=1.01, **common))
+    b = H.generate(bert, "the cat sat", gen_length, MaskedSamplerConfig(steps=gen_length, strategy="low-confidence",
+                                                                        **common))
+    assert a.n_steps == b.n_steps == gen_length and [len(r.committed) for r in a.records] == [1] * gen_length
+    assert a.final == b.final and a.text_per_step == b.text_per_step
+    assert [r.committed for r in a.records] == [r.committed for r in b.records]
+    if tau == 0:  # and so the independent reference implementation too
+        canvas = H.build_canvas(bert, "the cat sat", gen_length)
+        ref = reference_llada(bert, canvas.ids, bert.mask_id, canvas.gen_start, gen_length, gen_length, block, cfg)
+        assert a.final == ref[0].tolist()
+
+
+def test_threshold_decoding_on_a_real_model_stops_when_everything_is_written(bert):
+    traj = H.generate(bert, "the cat", 12, MaskedSamplerConfig(steps=12, strategy="threshold", threshold=0.0,
+                                                               block_length=4, temperature=0.0))
+    assert traj.n_steps == 3 and [len(r.committed) for r in traj.records] == [4, 4, 4]  # a block per pass
+    assert bert.mask_id not in traj.final and len(traj.text_per_step) == 3
+
+
+def test_cli_generate_with_the_threshold_strategy(bert_path):
+    args = ["generate", "--model", str(bert_path), "--prompt", "the cat", "--gen-length", "8", "--temperature", "1",
+            "--seed", "2", "--block-length", "4"]
+    thr = run_cli(*args, "--strategy", "threshold", "--threshold", "1.5")  # --steps: the generation length
+    low = run_cli(*args, "--strategy", "low-confidence", "--steps", "8")
+    assert thr.stdout == low.stdout and thr.stdout.strip()
+    j = json.loads(run_cli(*args, "--strategy", "threshold", "--threshold", "0", "--json").stdout)
+    assert j["settings"]["strategy"] == "threshold" and len(j["records"]) == 2  # one pass per block

@@ -167,7 +167,7 @@ def test_train_page_stop_in_the_middle():
     at.run()
     assert job.running
     next(b for b in at.button if b.key == "train_stop").click().run()
-    job._thread.join(timeout=60)
+    job.wait(timeout=60)
     assert job.result is not None and job.result.stopped and job.result.steps_done < 5000
     at.run()
     assert not at.exception and any("Stopped after" in s.value for s in at.success)
@@ -261,3 +261,47 @@ def test_real_model_page_with_the_embedded_default():
     assert not at.exception and any("divisible" in e.value for e in at.error)
     assert at.session_state["real_traj"] is traj  # the previous generation is still there ...
     assert stage_of(at)["T"] == 8  # ... and still shown
+
+
+def test_threshold_decoding_on_the_reverse_compare_and_real_pages(masked_model):
+    """Reverse: the threshold strategy and its slider; the stage has one column per step taken and the page
+    says the run's forward passes. Compare: validity against forward passes. Real: the same run as
+    hf_adapter.generate with the page's settings, its passes beside it."""
+    import json
+
+    from dlm_core import hf_adapter, masked, parallel_decoding
+    from dlm_core.masked_sampler import MaskedSamplerConfig
+
+    at = open_page("pages/views/reverse.py", {"strategy": "threshold", "threshold": "0.3", "seed": "5"})
+    assert at.slider(key="threshold").value == 0.3 and not at.slider(key="threshold").disabled
+    traj = masked.VARIANT.trajectory(masked_model, 6, 5, strategy="threshold", threshold=0.3)
+    d = stage_of(at)
+    assert d["T"] == d["start"] == traj.n_steps and d["tokens"][-1] == traj.final
+    assert sum(d["commits"]) == 6 and all(c >= 1 for c in d["commits"][1:])
+    assert parallel_decoding.passes_note(traj) in [c.value for c in at.caption]
+    at.selectbox(key="strategy").set_value("random").run()  # the threshold does not apply: drawn disabled
+    assert not at.exception and at.slider(key="threshold").disabled and stage_of(at)["T"] == 6
+
+    at = open_page("pages/views/compare.py")
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    fig = next(s for s in specs if s["layout"]["xaxis"]["title"]["text"] == "forward passes per sentence")
+    names = [t["name"] for t in fig["data"]]
+    assert names[0].startswith("threshold") and any(n.startswith("low-confidence") for n in names)
+    assert all(1 <= x <= 6 for t in fig["data"] for x in t["x"])
+    assert any(c.value.startswith("What to notice: up and to the left") and "T = 6" in c.value for c in at.caption)
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.switch_page("pages/views/real.py")
+    for key, value in {"real_gen_length": 8, "real_steps": 2, "real_block_length": 8, "real_strategy": "threshold",
+                       "real_threshold": 0.1}.items():
+        at.session_state[key] = value
+    at.run()
+    button(at, "real_generate").click().run()
+    assert not at.exception, at.exception
+    got = at.session_state["real_traj"]
+    lm = hf_adapter.load()
+    want = hf_adapter.generate(lm, at.session_state["real_prompt"], 8, MaskedSamplerConfig(
+        steps=8, strategy="threshold", threshold=0.1, temperature=1.0, block_length=8, seed=0, top_k=10))
+    assert got.final == want.final and got.n_steps == want.n_steps == stage_of(at)["T"]
+    assert got.settings["steps"] == 8  # the page's Steps (2) is not the threshold's: it takes what it needs
+    assert parallel_decoding.passes_note(got, unit="token") in [c.value for c in at.caption]

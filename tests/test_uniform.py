@@ -252,11 +252,12 @@ def shipped():
 
 
 def test_shipped_checkpoint_nelbo(shipped):
-    """NELBO <= 1.04 H and not below H beyond 3 standard errors; the control variate is unbiased."""
+    """NELBO <= 1.01 H (its training target) and not below H beyond 3 standard errors; the control variate
+    is unbiased."""
     h = toy_language.entropy_bits_per_unit()
     nelbo, se = uniform.nelbo_estimate(shipped, n_t=200, generator=torch.Generator().manual_seed(123))
     assert 0 < se < 0.005
-    assert nelbo <= 1.04 * h
+    assert nelbo <= 1.01 * h + 3 * se
     assert nelbo >= h - 3 * se
     # fresh samples without the control variate, and the oracle's plain estimate of H
     f_model, f_oracle = uniform.nelbo_terms(shipped, n_t=100, generator=torch.Generator().manual_seed(7))

@@ -72,7 +72,7 @@ class UnigramVariant(Variant):
     default_steps = 3
     config_class = UnigramConfig
     legend = ("mask", "changed", "committed_earlier")
-    train_defaults = {"steps": 5}
+    train_defaults = {"steps": 5, "lr": 2e-3}  # 5 small steps: the unigram barely moves
     text = PageText(intro="A test variant whose denoiser ignores its input.", reverse_how="It redraws.",
                     prediction="the unigram at step {k}", forward_how="No noise at all.")
 

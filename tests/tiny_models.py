@@ -7,11 +7,11 @@ import torch
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "a", "is", "and", "ran", "hello", "world", "to", "red", "blue"]
 
 
-def _wordlevel_tokenizer(specials: list[str], bert_style: bool):
+def _wordlevel_tokenizer(specials: list[str], bert_style: bool, words=WORDS):
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {t: i for i, t in enumerate(specials + WORDS)}
+    vocab = {t: i for i, t in enumerate(specials + list(words))}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]" if "[UNK]" in vocab else specials[0]))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     kw = {}
@@ -25,14 +25,20 @@ def _wordlevel_tokenizer(specials: list[str], bert_style: bool):
     return PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
 
 
-def make_bert(path: Path, seed: int = 0, max_positions: int = 64) -> Path:
+def make_bert(path: Path, seed: int = 0, max_positions: int = 64, words=WORDS, favour=()) -> Path:
+    """A 2-layer BERT; `favour`: words whose output bias is raised so that it writes them (e.g. HTML)."""
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(seed)
-    tok = _wordlevel_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], bert_style=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = _wordlevel_tokenizer(specials, bert_style=True, words=words)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=max_positions)
-    BertForMaskedLM(cfg).save_pretrained(path)
+    model = BertForMaskedLM(cfg)
+    with torch.no_grad():
+        for w in favour:
+            model.cls.predictions.bias[len(specials) + list(words).index(w)] += 8.0
+    model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
 

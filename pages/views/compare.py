@@ -5,7 +5,16 @@ import streamlit as st
 from dlm_core import compare, figures  # light: the table is drawn before torch is imported
 from dlm_core.glossary import verdict_words
 from dlm_core.toy_language import support_size, validity_reason
-from pages import from_query, glossary_popover, session_models, shipped_model, to_query, url_bool, url_notices
+from pages import (
+    from_query,
+    glossary_popover,
+    session_models,
+    shipped_model,
+    show_html,
+    to_query,
+    url_bool,
+    url_notices,
+)
 
 WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL", "KL (divergence)", "steps T",
          "variant", "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "NELBO", "NELBO − H",
@@ -13,7 +22,8 @@ WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL",
          "p, p_model", "empirical distribution", "Monte Carlo", "ancestral", "sampler", "strategy", "random (strategy)",
          "low-confidence", "margin", "entropy (strategy)", "confidence (score)", "schedule α_t", "ReMDM remasking η",
          "seed", "reverse process", "token / unit", "[PAD]", "[MASK]", "commit", "self-correction", "checkpoint",
-         "noise"]
+         "noise", "confidence threshold", "forward pass", "fixed-count sampler", "autoregressive model",
+         "temperature"]
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
@@ -25,6 +35,14 @@ notice_box = st.container()
 @st.cache_data(show_spinner=False)
 def shipped_results():
     return compare.load_results()
+
+
+@st.cache_data(show_spinner="Measuring threshold and fixed-count decoding on the toy language (seconds) ...")
+def threshold_study(_model):
+    """Measured once per server for the shipped masked model and shared by every session."""
+    from dlm_core import parallel_decoding
+
+    return parallel_decoding.study(_model)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -104,8 +122,25 @@ with c2:
     st.caption("η caps the probability σ_t = min(η, (1 − α_s)/α_t) that a revealed unit is masked again "
                "(Wang et al. 2025): revealed units can be corrected.")
 
+st.header("Masked: confidence-threshold decoding against a fixed count")
+from dlm_core import parallel_decoding  # noqa: E402 (imported after the table is drawn: it loads torch)
+from dlm_core.variants import VARIANTS  # noqa: E402
+
+study = threshold_study(shipped_model("masked"))
+st.plotly_chart(parallel_decoding.study_figure(study), key="cmp_threshold")
+st.caption("What to notice: up and to the left is best (valid with few forward passes). "
+           + parallel_decoding.study_summary(study) + " A fixed count pays for fewer passes with more invalid "
+           "sentences; the threshold strategy (Fast-dLLM) only commits a unit early when the model is sure of it.")
+with st.expander("How? Forward passes per sentence"):
+    st.markdown(
+        f"Each point: {study['settings']['n_samples']:,} toy sentences at temperature "
+        f"{study['settings']['temperature']:g}, measured ({study['wall_time_s']:.0f} s, shared by every session). A "
+        "fixed-count run with T steps makes T forward passes. The threshold strategy commits, at each step, every "
+        "masked unit whose confidence (the probability of its drawn unit) is at least the threshold, and always the "
+        "most confident one, so its passes differ from sentence to sentence: the mean over the sentences is shown, "
+        "each counted until it has nothing masked. An autoregressive model needs one pass per unit.")
+
 st.header("One seed, one click: the three variants side by side")
-from dlm_core.variants import VARIANTS  # noqa: E402 (imported after the table is drawn: it loads torch)
 
 c1, c2 = st.columns([1, 3])
 from_query("cmp_seed", 0, int, lo=0, hi=10**6)
@@ -117,7 +152,7 @@ cols = st.columns(len(trajs))
 for col, (v, traj) in zip(cols, trajs.items(), strict=True):
     with col:
         st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
-        st.markdown(figures.sequence_html(traj, traj.n_steps, big=False), unsafe_allow_html=True)
+        show_html(figures.sequence_html(traj, traj.n_steps, big=False))
         fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
         st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
         st.caption(VARIANTS[v].text.notice)

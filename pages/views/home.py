@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dlm_core import figures, toy_language
-from pages import glossary_popover
+from pages import glossary_popover, show_html
 
 WORDS = ["DLM (diffusion language model)", "pin", "autoregressive model", "token / unit", "noise", "forward process",
          "reverse process", "toy language", "[PAD]", "entropy H", "bits per unit", "validity", "sample",
@@ -58,7 +58,7 @@ with cols[2]:
 
 st.header("Colours")
 st.markdown("The same colours mean the same thing on every page:")
-st.markdown(figures.legend_html(), unsafe_allow_html=True)
+show_html(figures.legend_html())
 st.caption("Confidence and probability always use one sequential scale (viridis).")
 
 st.header("Where to go")

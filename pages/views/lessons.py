@@ -7,17 +7,18 @@ import streamlit as st
 from dlm_core import compare, figures, forward
 from dlm_core.glossary import terms_in
 from dlm_core.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
-from dlm_core.questions import QUESTIONS, SEED, shipped_models
+from dlm_core.questions import QUESTIONS, SEED
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import encode
 from dlm_core.variants import VARIANTS
 from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices
+from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
 
 
-@st.cache_data(show_spinner="Working out the answer from the models ...")
+@st.cache_data(max_entries=64, show_spinner="Working out the answer from the models ...")
 def computed_answer(question_id: str):
     """The answer from the shipped models, computed once per server and shared by every student."""
-    return QUESTIONS[question_id].answer(shipped_models())
+    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
 
 
 @st.cache_data(max_entries=64, show_spinner="Sampling ...")
@@ -99,17 +100,42 @@ elif view.kind == "train":
     from dlm_core import training
     from dlm_core.toy_language import entropy_bits_per_unit
 
-    if st.button("Train a masked model for 400 steps (10–20 s here)", type="primary", key="lesson_train"):
-        s.lesson_job = training.TrainingJob(training.default_config("masked", steps=400), eval_every=40).start()
+    recipe = training.default_config("masked")  # the shipped model's recipe: at the floor in about 10 s
+    if st.button(f"Train a masked model for {recipe.steps} steps (about 10 s here)", type="primary",
+                 key="lesson_train"):
+        if s.get("lesson_job") is not None:  # one training per student: a new press replaces the last
+            s.lesson_job.stop()
+        s.lesson_job = training.TrainingJob(recipe, eval_every=max(1, recipe.steps // 10),
+                                            owner=session_id(), queue=job_queue()).start()
     job = s.get("lesson_job")
     if job is not None:
-        @st.fragment(run_every=1.0 if job.running else None)
+        refresh = refresh_every(job)
+
+        @st.fragment(run_every=refresh)
         def live() -> None:
+            if started_since(job, refresh):
+                st.rerun()  # it trains now: a full rerun makes the curve refresh every second
             snap = job.snapshot()
-            st.plotly_chart(figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit()),
-                            key="lesson_curve")
-            st.caption("What to notice: the measured NELBO (points) falls towards the entropy H (the dashed floor) "
-                       "and never below it.")
+            if snap["waiting"]:  # in the server's shared line: its place, an estimate, a way out
+                show_waiting(job.job)
+                if st.button("Stop", icon=":material/stop:", key="lesson_stop"):
+                    job.stop()
+                    st.rerun()
+                return
+            if snap["running"] and st.button("Stop", icon=":material/stop:", key="lesson_stop"):
+                job.stop()
+            if snap["cancelled"]:
+                st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
+            else:
+                st.plotly_chart(figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit()),
+                                key="lesson_curve")
+                st.caption("What to notice: the measured NELBO (points) falls towards the entropy H (the dashed "
+                           "floor) and never below it.")
+            if snap["error"]:
+                st.error(f"Training failed: {snap['error']}")
+            if not snap["running"] and s.get("lesson_rerun_done") is not job:
+                s.lesson_rerun_done = job
+                st.rerun()  # a full rerun ends this fragment's refreshing
         live()
 elif view.kind == "compare":
     results = compare.load_results()

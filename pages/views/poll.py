@@ -4,14 +4,15 @@ Only the wiring: the panels are in pages/poll_ui.py, the store in dlm_core/poll.
 
 import streamlit as st
 
-from dlm_core.questions import QUESTIONS, shipped_models
-from pages import poll_ui, url_notices
+from dlm_core.questions import QUESTIONS
+from dlm_core.variants import VARIANTS
+from pages import poll_ui, shipped_model, url_notices
 
 
 @st.cache_data(show_spinner="Working out the answer from the models ...")
 def computed_answer(question_id: str):
     """Answers come from the models and the exact maths (dlm_core.questions), shared by every session."""
-    return QUESTIONS[question_id].answer(shipped_models())
+    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
 
 
 def question(question_id: str) -> tuple:

@@ -1,11 +1,10 @@
 """Real model: generate with a Hugging Face masked diffusion LM, live, then replay it."""
 
-import html
-
 import streamlit as st
 
-from dlm_core import figures, hf_adapter
-from dlm_core.masked_sampler import STRATEGIES, MaskedSamplerConfig
+from dlm_core import figures, hf_adapter, jobs, parallel_decoding
+from dlm_core.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
+from dlm_core.safe_html import Markup, html_of, join
 from dlm_core.stage import stage_data
 from dlm_core.variants import VARIANTS
 from pages import (
@@ -14,23 +13,27 @@ from pages import (
     from_query,
     glossary_popover,
     md_escape,
+    show_html,
     stage,
     to_query,
     url_bool,
     url_notices,
 )
 from pages.branch_ui import branches, edit_panel, run_picker
+from pages.jobs_ui import follow, job_queue, session_id
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
 MASK_GLYPH = "▢"
+GUESS_S_PER_TOKEN_STEP = 0.004  # the embedded model on one core, before the queue has timed a generation
 WORDS = ["DLM (diffusion language model)", "pin", "branch", "stage (player)", "scrub",
          "masked (absorbing) diffusion", "embedded model", "Hugging Face hub",
          "checkpoint", "remote code", "sampler", "token / unit", "semi-autoregressive block", "strategy",
          "low-confidence", "margin", "entropy (strategy)", "random (strategy)", "fixed-count sampler",
          "temperature", "guidance (CFG)", "seed", "end-of-sequence token", "prompt", "token × step grid",
          "unconditional", "canvas", "[MASK]", "noise", "parameters", "CPU", "top-k", "confidence (score)", "commit",
-         "trajectory", "JSON", "HTML", "logits", "LLaDA", "reverse process", "SUBS"]
+         "trajectory", "JSON", "HTML", "logits", "LLaDA", "reverse process", "SUBS", "confidence threshold",
+         "forward pass", "autoregressive model"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
@@ -72,13 +75,20 @@ with st.sidebar:
     from_query("real_gen_length", 64, int, lo=4, hi=512)
     st.number_input("Generation length (tokens)", 4, 512, key="real_gen_length", step=4)
     from_query("real_steps", 32, int, lo=1, hi=512)
-    st.number_input("Steps", 1, 512, key="real_steps")
+    st.number_input("Steps", 1, 512, key="real_steps",
+                    help="The threshold strategy does not use it: it takes as many steps as it needs, at most one "
+                         "per token.")
     from_query("real_block_length", 64, int, lo=1, hi=512)
     st.number_input("Block length", 1, 512, key="real_block_length",
                     help="Semi-autoregressive blocks, filled left to right. Must divide the generation length.")
-    strategies = [s for s in STRATEGIES if s != "ancestral"]
+    strategies = [s for s in ALL_STRATEGIES if s != "ancestral"]
     from_query("real_strategy", "low-confidence", choices=strategies)
     st.selectbox("Strategy", strategies, key="real_strategy")
+    from_query("real_threshold", 0.9, float, lo=0.05, hi=1.0)
+    st.slider("Confidence threshold", 0.05, 1.0, step=0.05, key="real_threshold",
+              disabled=st.session_state.real_strategy != "threshold",
+              help="Threshold strategy (Fast-dLLM): each step commits every token whose confidence is at least "
+                   "this, and at least the most confident one.")
     from_query("real_temperature", 1.0, float, lo=0.0, hi=2.0)
     st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature",
               help="0 = always the most likely token (LLaDA's default); a small model like the embedded one then "
@@ -152,35 +162,79 @@ def branch_real(lm, run, k: int, edits, seed: int):
     return new
 
 
-def masked_text(text: str) -> str:
-    return html.escape(text).replace(MASK_GLYPH, "<span style='color:#999'>▢</span>")
+def masked_text(text: str) -> Markup:
+    """The generated text so far, escaped, each mask as a grey box, in one block of running text."""
+    boxes = join([html_of("{piece}", piece=piece) for piece in text.split(MASK_GLYPH)],
+                 sep="<span style='color:#999'>▢</span>")
+    return html_of("<div style='font-size:1.2rem;line-height:1.6'>{text}</div>", text=boxes)
 
 
 if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="real_generate"):
-    bar = st.progress(0.0, text="Generating ...")
-
-    def on_step(rec, sampler, text):  # stream: show each step as soon as it is computed
-        bar.progress(rec.step / sampler.config.steps, text=f"step {rec.step} / {sampler.config.steps}")
-        live.markdown(f"<div style='font-size:1.2rem;line-height:1.6'>{masked_text(text)}</div>",
-                      unsafe_allow_html=True)
-
+    if s.get("real_gen_job") is not None:  # a new Generate replaces the one still waiting or running
+        s.real_gen_job.cancel("replaced by a new generation")
     try:
-        cfg = MaskedSamplerConfig(steps=int(s.real_steps), strategy=s.real_strategy,
+        threshold = s.real_strategy == "threshold"  # as many steps as it needs: at most one per token
+        cfg = MaskedSamplerConfig(steps=int(s.real_gen_length if threshold else s.real_steps),
+                                  strategy=s.real_strategy, threshold=float(s.real_threshold),
                                   temperature=float(s.real_temperature), block_length=int(s.real_block_length),
                                   cfg_scale=float(s.real_cfg), seed=int(s.real_seed), top_k=10)
-        new_traj = hf_adapter.generate(lm, prompt, int(s.real_gen_length), cfg, suppress_eos=s.real_suppress_eos,
-                                       on_step=on_step)
-    except ValueError as e:  # the previous generation (if any) stays below
+    except ValueError as e:
         st.error(f"These settings don't work: {md_escape(e)}")
-        new_traj = None
+    else:
+        gen_length, suppress_eos = int(s.real_gen_length), bool(s.real_suppress_eos)
+        model_name, in_worker = name.strip(), hf_adapter.generates_in_worker_process(lm)
+
+        def generate_job(job, lm=lm, prompt=prompt, cfg=cfg):  # runs in the queue's worker
+            if in_worker:  # a small CPU model: in the worker's own process, off the server's interpreter lock
+                return job.run_in_process("dlm_core.hf_adapter:generate_in_worker", {
+                    "name": model_name, "trust_remote_code": trust, "prompt": prompt, "gen_length": gen_length,
+                    "config": cfg, "suppress_eos": suppress_eos}, on_message=lambda p: setattr(job, "progress", p))
+
+            def on_step(rec, sampler, text):
+                job.progress = (rec.step, sampler.config.steps, text)
+                job.check()  # a Stop (or a closed tab) ends the generation after this step
+
+            return hf_adapter.generate(lm, prompt, gen_length, cfg, suppress_eos=suppress_eos, on_step=on_step)
+
+        s.real_gen_job = job_queue().submit(generate_job, kind="generate", owner=session_id(),
+                                            cost=cfg.steps * gen_length, label=f"generate {gen_length} tokens",
+                                            hint_s=GUESS_S_PER_TOKEN_STEP * cfg.steps * gen_length)
+
+gen = s.get("real_gen_job")
+if gen is not None:  # waiting in the server's queue or running: stream its steps as they arrive
+    stop_box, bar = st.empty(), st.empty()
+    if stop_box.button("Stop", icon=":material/stop:", key="real_stop",
+                       help="Stop this generation (the previous one, if any, stays below)."):
+        gen.cancel("stopped")
+    streamed = [None]
+
+    def show_progress() -> None:
+        progress = gen.progress
+        if progress is not None and progress is not streamed[0]:
+            streamed[0] = progress
+            step, steps, text = progress
+            bar.progress(step / steps, text=f"step {step} / {steps}")
+            show_html(masked_text(text), where=live)
+
+    follow(gen, bar, on_progress=show_progress)
+    s.real_gen_job = None
+    stop_box.empty()
     bar.empty()
     live.empty()
-    if new_traj is not None:
-        s.real_traj = new_traj
-        s.real_step = new_traj.n_steps
+    if gen.state == jobs.DONE:
+        s.real_traj = gen.result
+        s.real_step = gen.result.n_steps
+    elif gen.state == jobs.FAILED and isinstance(gen.exception, ValueError):  # the previous generation stays below
+        st.error(f"These settings don't work: {md_escape(gen.exception)}")
+    elif gen.state == jobs.FAILED:
+        st.error(f"The generation failed: {md_escape(gen.error)}")
+    elif gen.cancel_reason == "stopped":
+        st.info("Generation stopped." + (" The previous one is still below." if s.get("real_traj") else ""),
+                icon=":material/stop:")
 
 URL_KEYS = ["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
-            "real_strategy", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos", "real_speed",
+            "real_strategy", "real_threshold", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos",
+            "real_speed",
             "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"]
 traj = s.get("real_traj")
 if traj is None:
@@ -202,6 +256,7 @@ data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_
 k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
+st.caption(parallel_decoding.passes_note(traj, unit="token"))
 s.real_step = k
 j = run_picker("real", runs)
 edit_panel("real", runs, j, k, list(range(traj.gen_start, gen_end)), unit_choices=likely_tokens,

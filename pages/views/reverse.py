@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from dlm_core import figures
+from dlm_core import figures, parallel_decoding
 from dlm_core.glossary import terms_in
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import UNITS, validity_reason
@@ -112,7 +112,8 @@ s.step = min(max(int(s.step), 0), traj.n_steps)
 # branches made on this page (edit and continue) of this very run; an imported file replays alone
 run_id = repr((variant.name, s.model, s.steps, s.seed, sorted(options.items())))
 runs = [traj] + (branches("rev", run_id) if imported is None else [])
-data = stage_data(traj, title=f"{traj.variant}: {s.steps} steps, seed {s.seed}" if imported is None else "imported",
+title = f"{traj.variant}: {traj.n_steps} steps, seed {s.seed}"  # (threshold: the steps it took)
+data = stage_data(traj, title=title if imported is None else "imported",
                   start=s.step, interval_s=s.speed, present=bool(s.present), branches=runs[1:],
                   picked=s.get("rev_stage_pick"))
 k = stage(data, key="rev_stage")
@@ -133,6 +134,10 @@ if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's ver
     else:
         st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
     words += ["validity" if reason == "valid" else "error reasons"]
+if traj.mask_id is not None:  # what the run cost: its forward passes, beside a fixed-count and an autoregressive run
+    passes = parallel_decoding.passes_note(traj)
+    st.caption(passes)
+    words += terms_in(passes)
 with st.expander("How? The token × step grid"):
     st.markdown(variant.text.reverse_how)
 left, right = st.columns(2)

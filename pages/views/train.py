@@ -1,20 +1,49 @@
 """Train: watch a toy diffusion model learn the toy language, live."""
 
+from dataclasses import asdict
+
 import streamlit as st
 
 from dlm_core import figures, training
 from dlm_core.toy_language import entropy_bits_per_unit
 from dlm_core.variants import VARIANTS
 from pages import add_session_model, from_query, glossary_popover, to_query, url_notices
+from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
 
-LEARNING_RATES = [3e-4, 1e-3, 2e-3, 4e-3]
-WIDTHS = [32, 64, 128]
+RECIPE = "recipe"  # the variant's own setting (training.default_config: TrainConfig and its train_defaults)
+LEARNING_RATES = [RECIPE, 1e-3, 2e-3, 5e-3, 1e-2]
+WIDTHS = [RECIPE, 32, 64, 128]
+RECIPES = {v: training.default_config(v) for v in VARIANTS}
+DEFAULT_STEPS = max(cfg.steps for cfg in RECIPES.values())  # enough for every variant's recipe
 WORDS = ["DLM (diffusion language model)", "toy language", "forward process", "denoiser", "entropy H", "variant",
          "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "training step", "learning rate",
          "width (model size)", "seed", "loss", "t (noise level)", "low-discrepancy sampling", "token / unit",
          "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "Monte Carlo", "bits per unit", "z_t (noisy sequence)"]
 
 H = entropy_bits_per_unit()
+
+
+def _recipe_or(cast):
+    """A URL value: the word `recipe`, or a number."""
+    return lambda raw: RECIPE if raw == RECIPE else cast(raw)
+
+
+def _show(value) -> str:
+    return "recipe" if value == RECIPE else f"{value:g}"
+
+
+def _shipped_time(variant: str) -> str:
+    """' (12 s on one core)': how long the shipped checkpoint took to train, from its checkpoint.json."""
+    import json
+
+    try:
+        meta = json.loads((training.default_checkpoint(variant) / "checkpoint.json").read_text())
+        return f" ({meta['wall_time_s']:.0f} s on one core)" if meta["training"] == json.loads(
+            json.dumps(asdict(RECIPES[variant]))) else ""
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
 st.title("Train a toy diffusion model, live")
 st.caption(
     "Training draws sentences from the exact toy language, corrupts them and teaches the denoiser to undo it. "
@@ -28,42 +57,73 @@ with st.form("train_settings", border=True):
     cols = st.columns(5)
     from_query("train_variant", next(iter(VARIANTS)), choices=list(VARIANTS))
     variant = cols[0].selectbox("Variant", list(VARIANTS), key="train_variant")
-    from_query("train_steps", 600, int, lo=50, hi=5000)
-    steps = cols[1].number_input("Steps", 50, 5000, step=50, key="train_steps")
-    from_query("train_lr", 2e-3, float, choices=LEARNING_RATES)
-    lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr")
-    from_query("train_width", 64, int, choices=WIDTHS)
-    width = cols[3].select_slider("Width", WIDTHS, key="train_width")
+    from_query("train_steps", DEFAULT_STEPS, int, lo=50, hi=5000)
+    steps = cols[1].number_input("Steps", 50, 5000, step=50, key="train_steps",
+                                 help="The recipes: " + ", ".join(f"{v} {c.steps}" for v, c in RECIPES.items()))
+    from_query("train_lr", RECIPE, _recipe_or(float), choices=LEARNING_RATES)
+    lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=_show)
+    from_query("train_width", RECIPE, _recipe_or(int), choices=WIDTHS)
+    width = cols[3].select_slider("Width", WIDTHS, key="train_width", format_func=_show,
+                                  help="recipe: the variant's width and depth; a number: that width, 2 layers, "
+                                       "feed-forward 4 × width")
     from_query("train_seed", 0, int, lo=0, hi=10**6)
     seed = cols[4].number_input("Seed", 0, 10**6, key="train_seed")
     start = st.form_submit_button("Start training", type="primary", icon=":material/model_training:", disabled=busy)
+    st.caption("The recipes (what `python -m dlm_core train` uses to make the shipped models): "
+               + "; ".join(f"{v} {c.steps} steps, learning rate {c.lr:g}, width {c.d_model} × {c.n_layers} layers"
+                           + _shipped_time(v) for v, c in RECIPES.items())
+               + ". Each reaches its NELBO target near the entropy H in the steps shown.")
 
 to_query(["train_variant", "train_steps", "train_lr", "train_width", "train_seed"])
 url_notices()
 if start:
-    cfg = training.default_config(variant, steps=int(steps), lr=float(lr), d_model=int(width), seed=int(seed),
-                                  d_ff=4 * int(width))
-    st.session_state.train_job = training.TrainingJob(cfg, eval_every=max(25, int(steps) // 12)).start()
+    own = {} if lr == RECIPE else {"lr": float(lr)}
+    if width != RECIPE:
+        own.update(d_model=int(width), d_ff=4 * int(width), n_layers=2)
+    cfg = training.default_config(variant, steps=int(steps), seed=int(seed), **own)
+    st.session_state.train_job = training.TrainingJob(cfg, eval_every=max(25, int(steps) // 12),
+                                                      owner=session_id(), queue=job_queue()).start()
     st.session_state.train_registered = False
     st.rerun()
 
 with st.expander("How? The loss"):
     st.markdown(
-        "Masked: $t \\sim U(\\epsilon, 1)$ (low-discrepancy), each unit masked with probability $t$, loss "
-        "$= \\frac{1}{t}\\sum_{\\text{masked}} -\\log p_\\theta(x^i \\mid z_t)$, an unbiased estimate of the "
-        "continuous-time NELBO (MDLM). The orange points are the NELBO measured on the whole language "
+        "Masked: $k$ of the 6 units are masked ($k$ spread evenly over 1..6 across the batch), loss "
+        "$= \\frac{6}{k}\\sum_{\\text{masked}} -\\log p_\\theta(x^i \\mid z)$, an unbiased estimate of the "
+        "continuous-time NELBO (MDLM, RADD). Because the toy language is known exactly, each masked unit is scored "
+        "against every sentence that fits the visible units, weighted by its probability (the language's exact "
+        "conditional), not only the sentence that was drawn: the same bound, with far less noise. Uniform and "
+        "Gaussian do the same with the posterior given the noisy sentence. Each batch holds the sentences in "
+        "proportion to their probabilities. The orange points are the NELBO measured on the whole language "
         "(exactly for masked, by Monte Carlo for uniform and Gaussian)."
     )
 
 if job is None:
-    st.info("Pick the settings and press **Start training**. Training runs in the background: the page, and "
-            "everyone else's, stays responsive.")
+    st.info("Pick the settings and press **Start training**. Training runs in the background, in one line shared "
+            "by everyone on this server: the page, and everyone else's, stays responsive.")
     st.stop()
 
 
-@st.fragment(run_every=1.0 if job.running else None)
+refresh = refresh_every(job)
+
+
+@st.fragment(run_every=refresh)
 def live() -> None:
+    if started_since(job, refresh):
+        st.rerun()  # it trains now: a full rerun makes the live view refresh every second
     snap = job.snapshot()
+    if snap["waiting"]:  # in the server's line: its place, an estimate, and a way out
+        show_waiting(job.job)
+        if st.button("Stop", icon=":material/stop:", key="train_stop", help="Leave the line: nothing is trained."):
+            job.stop()
+            st.rerun()  # a full rerun re-enables the settings
+        return
+    if snap["cancelled"]:
+        st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
+        if st.session_state.get("train_rerun_done") is not job:
+            st.session_state.train_rerun_done = job
+            st.rerun()
+        return
     done_steps = snap["losses"][-1][0] if snap["losses"] else 0
     st.progress(done_steps / snap["steps"], text=f"{job.cfg.variant}: step {done_steps} / {snap['steps']} "
                                                  f"({snap['elapsed_s']:.0f} s)")

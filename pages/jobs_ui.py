@@ -1,0 +1,84 @@
+"""The pages' side of the server-wide job queue (dlm_core.jobs): whose job it is (this session),
+whether that session is still there (Streamlit's runtime), and how a waiting job is shown."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dlm_core import jobs
+
+
+def session_id() -> str | None:
+    """The id of the browser session running this script (None outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
+
+
+def session_alive(owner: str) -> bool | None:
+    """Whether a session is still connected to this server; None where that cannot be told (no
+    runtime, e.g. under AppTest), and then its jobs are kept."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return None
+        return Runtime.instance().is_active_session(owner)
+    except Exception:  # noqa: BLE001 - an internal API that may change: never cancel on a doubt
+        return None
+
+
+def job_queue() -> jobs.JobQueue:
+    """The server's one queue, watching that the sessions owning its jobs are still there."""
+    q = jobs.default_queue()
+    if q.owner_alive is None:
+        q.set_owner_check(session_alive)
+    return q
+
+
+WAITING_REFRESH_S = 3.0  # a waiting job's place and estimate change slowly: its view refreshes every 3 s
+RUNNING_REFRESH_S = 1.0  # a running job's live view: every second
+
+
+def refresh_every(job) -> float | None:
+    """The run_every of a fragment showing `job` (a Job or a TrainingJob): every 3 s while it waits
+    (thirty waiting students cost the server a third of what a 1 s refresh would), every second while
+    it runs, never once it has finished. Streamlit fixes run_every on a full run: a fragment drawn
+    while its job waited calls st.rerun() when the job starts (`started_since`)."""
+    if job.waiting:
+        return WAITING_REFRESH_S
+    return RUNNING_REFRESH_S if job.running else None
+
+
+def started_since(job, refresh: float | None) -> bool:
+    """Whether `job` has left the line since its fragment was set to refresh every `refresh` seconds."""
+    return refresh == WAITING_REFRESH_S and not job.waiting
+
+
+def show_waiting(job: jobs.Job, where=None) -> None:
+    """Where a waiting job stands: its place in the line and an estimate of when it starts and ends."""
+    (where or st).info(jobs.describe_wait(job), icon=":material/hourglass_top:")
+
+
+def follow(job: jobs.Job, box, on_progress=None, poll_s: float = 0.1) -> None:
+    """Hold this script run until `job` has finished, showing in `box` (an st.empty) its place while
+    it waits; `on_progress()` (if given) is called every `poll_s` while it runs, to stream what it
+    has done. Reading session_state lets Streamlit interrupt the wait at once for a rerun (a Stop
+    button, any widget) or a closed tab; the job itself runs on in the queue's worker."""
+    shown = None
+    while not job.finished:
+        if job.waiting:
+            text = jobs.describe_wait(job)
+            if text != shown:
+                shown = text
+                box.info(text, icon=":material/hourglass_top:")
+        elif on_progress is not None:
+            if shown is not None:
+                box.empty()
+                shown = None
+            on_progress()
+        st.session_state.get("_job_tick")  # a yield point: a pending rerun or stop interrupts here
+        job.wait(poll_s)
+    if shown is not None:
+        box.empty()
