@@ -142,7 +142,7 @@ def study_figure(results: dict):
     cells = results["threshold"]
     labels, last = [], None  # points that (nearly) coincide share one label: "0.7, 0.9"
     for t, c in cells.items():
-        if last is not None and abs(c["passes"] - last[0]) < 0.15 and abs(c["validity"] - last[1]) < 0.03:
+        if last is not None and abs(c["passes"] - last[0]) < 0.3 and abs(c["validity"] - last[1]) < 0.03:
             labels[last[2]] += f", {t}"
             labels.append("")
         else:
@@ -152,16 +152,18 @@ def study_figure(results: dict):
         x=[c["passes"] for c in cells.values()], y=[c["validity"] for c in cells.values()],
         error_x={"type": "data", "array": [c["passes_stderr"] for c in cells.values()]},
         error_y={"type": "data", "array": [c["validity_stderr"] for c in cells.values()]},
-        mode="lines+markers+text", text=labels, customdata=list(cells), textposition="top left",
+        mode="lines+markers+text", text=labels, customdata=list(cells), textposition="top left", cliponaxis=False,
         name="threshold (label: threshold)",
         line={"color": VARIANT_COLORS.get("masked", "#d95f02"), "width": 3}, marker={"size": 9},
         hovertemplate="threshold %{customdata}: %{x:.2f} passes, validity %{y:.3f}<extra></extra>"))
     dashes = ("dash", "dot", "dashdot")
+    places = ("bottom left", "bottom right", "top right")
     for j, (strategy, by_T) in enumerate(results["fixed"].items()):
         fig.add_trace(go.Scatter(
             x=[c["passes"] for c in by_T.values()], y=[c["validity"] for c in by_T.values()],
             error_y={"type": "data", "array": [c["validity_stderr"] for c in by_T.values()]},
-            mode="lines+markers+text", text=[f"T={T}" for T in by_T], textposition="bottom right",
+            mode="lines+markers+text", text=[f"T={T}" for T in by_T], textposition=places[j % len(places)],
+            cliponaxis=False,
             name=f"{strategy}, fixed count (label: T)", line={"dash": dashes[j % len(dashes)], "width": 2},
             marker={"size": 8, "symbol": "square"},
             hovertemplate=f"{strategy} %{{text}}: %{{x:.2f}} passes, validity %{{y:.3f}}<extra></extra>"))
@@ -170,7 +172,7 @@ def study_figure(results: dict):
                   annotation_text=f"autoregressive: {n} passes", annotation_position="bottom left")
     fig.update_xaxes(title="forward passes per sentence", range=[0.5, n + 0.5], dtick=1)
     fig.update_yaxes(title="validity", range=[0, 1.02])
-    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.18})
+    fig.update_layout(height=400, margin={"l": 10, "r": 30, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.2})
     return fig
 
 

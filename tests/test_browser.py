@@ -261,7 +261,7 @@ def test_exported_json_opens_again_to_the_same_view(app_url, browser, tmp_path):
 
 def test_train_then_pick_the_model_on_the_reverse_page(app_url, browser):
     page = open_and_wait(browser, app_url + "/train", "Train a toy diffusion model, live")
-    page.get_by_label("Steps").fill("300")
+    page.get_by_role("spinbutton", name="Steps").fill("300")
     page.get_by_role("button", name="Start training").click()
     page.get_by_role("button", name="Stop").wait_for(timeout=120_000)  # live progress while it trains
     page.wait_for_function("() => /step ([1-9][0-9]*) \\/ 300/.test(document.body.innerText)", timeout=120_000)

@@ -18,7 +18,8 @@ DEFAULT_STEPS = max(cfg.steps for cfg in RECIPES.values())  # enough for every v
 WORDS = ["DLM (diffusion language model)", "toy language", "forward process", "denoiser", "entropy H", "variant",
          "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "training step", "learning rate",
          "width (model size)", "seed", "loss", "t (noise level)", "low-discrepancy sampling", "token / unit",
-         "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "Monte Carlo", "bits per unit", "z_t (noisy sequence)"]
+         "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "RADD", "Monte Carlo", "bits per unit",
+         "z_t (noisy sequence)", "noise", "checkpoint"]
 
 H = entropy_bits_per_unit()
 
@@ -92,8 +93,8 @@ with st.expander("How? The loss"):
         "$= \\frac{6}{k}\\sum_{\\text{masked}} -\\log p_\\theta(x^i \\mid z)$, an unbiased estimate of the "
         "continuous-time NELBO (MDLM, RADD). Because the toy language is known exactly, each masked unit is scored "
         "against every sentence that fits the visible units, weighted by its probability (the language's exact "
-        "conditional), not only the sentence that was drawn: the same bound, with far less noise. Uniform and "
-        "Gaussian do the same with the posterior given the noisy sentence. Each batch holds the sentences in "
+        "conditional), not only the sentence that was drawn: the same bound, estimated far more steadily. Uniform and "
+        "Gaussian do the same given the noisy sentence. Each batch holds the sentences in "
         "proportion to their probabilities. The orange points are the NELBO measured on the whole language "
         "(exactly for masked, by Monte Carlo for uniform and Gaussian)."
     )
