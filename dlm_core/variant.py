@@ -98,10 +98,13 @@ class Variant(ABC):
         """The sampler state after k steps of a trajectory (1, L): the ids (Gaussian: z_t)."""
         return torch.tensor([traj.tokens_at(k)], dtype=torch.long)
 
-    @abstractmethod
     def forget(self, model, state: torch.Tensor, positions: list[int], t: float,
                generator: torch.Generator) -> torch.Tensor:
-        """The state with `positions` sent back to noise at time t (a re-mask)."""
+        """The state with `positions` sent back to noise at time t (a re-mask). A variant that does not
+        say how refuses re-masks (pins and new seeds still work)."""
+        if positions:
+            raise ValueError(f"the {self.name} variant cannot re-mask a position")
+        return state
 
     def branch(self, model, traj: Trajectory, k: int, edits: Edits, seed: int,
                on_step: Callable | None = None, label: str = "") -> Trajectory:
