@@ -16,7 +16,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, oracle_log_probs, run_cli
+from conftest import oracle_log_probs, run_cli
 
 from dlm_core import infill, masked
 from dlm_core.toy_language import ID, L, decode, support, support_arrays, true_conditionals
@@ -407,55 +407,17 @@ def test_every_term_on_the_page_is_offered_and_every_figure_has_a_caption():
 
 
 @pytest.mark.browser
-def test_screenshot_of_the_page():
-    """`streamlit run app.py` on a free port (through scripts/serve.py, which only turns off the old pages/
-    auto-discovery that shows a spurious "Page not found" on a first deep link), the page in headless
-    Chromium at 1400 x 1000, one PNG."""
-    import os
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+def test_screenshot_of_the_page(browser, app_url):
+    """The page in headless Chromium at 1400 x 1000 (the suite's shared server and browser), one PNG."""
+    from browser_util import SHOTS, open_and_wait
 
-    from browser_util import CHROMIUM, SHOTS, free_port, wait_idle
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / "streamlit-infill.log", "w")
-    proc = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not come up"
-            time.sleep(0.3)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url + "/infill?pins=1:our,3:is")
-            page.get_by_role("heading", name="Infill, checked against the truth").wait_for(timeout=60_000)
-            wait_idle(page)
-            page.get_by_text("TV (exact)").wait_for(timeout=60_000)
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(SHOTS / "infill.png"))
-            text = page.evaluate("() => document.body.innerText")
-            if os.environ.get("INFILL_FULL_PAGE"):  # for a person reviewing the page below the fold
-                page.screenshot(path=os.environ["INFILL_FULL_PAGE"], full_page=True)
-            browser.close()
-        assert "our cat is" in text or "our dog is" in text or "our friend is" in text
-        assert "Page not found" not in text and "TV (sampled)" in text
-        assert (SHOTS / "infill.png").stat().st_size > 20_000
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+    page = open_and_wait(browser, app_url + "/infill?pins=1:our,3:is", "Infill, checked against the truth",
+                         height=1000)
+    page.get_by_text("TV (exact)").wait_for(timeout=60_000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(SHOTS / "infill.png"))
+    text = page.evaluate("() => document.body.innerText")
+    page.close()
+    assert "our cat is" in text or "our dog is" in text or "our friend is" in text
+    assert "Page not found" not in text and "TV (sampled)" in text
+    assert (SHOTS / "infill.png").stat().st_size > 20_000
