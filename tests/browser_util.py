@@ -1,7 +1,13 @@
 """Helpers of the browser tests (the server and browser fixtures are in conftest.py)."""
 
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +21,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def served_app(log_name: str, **env):
+    """The app served on 127.0.0.1 by scripts/serve.py (extra environment `env`), until the block ends."""
+    port = free_port()
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    with open(ROOT / "artifacts" / log_name, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:  # wait until the health endpoint answers
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"streamlit did not come up; see {log.name}")
+            time.sleep(0.3)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
 
 
 def wait_idle(page, timeout=60_000):

@@ -41,36 +41,10 @@ def run_cli(*args, check=True, timeout=600):
 @pytest.fixture(scope="session")
 def app_url():
     """The app served on 127.0.0.1 by scripts/serve.py, for the browser tests; stopped at the end."""
-    import os
-    import time
-    import urllib.request
+    from browser_util import served_app
 
-    from browser_util import free_port
-
-    port = free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / "streamlit-test.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:  # wait until the health endpoint answers
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200 and r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not come up; see {log.name}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with served_app("streamlit-test.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,11 @@
 training waits for its turn (its place, an estimate, a Stop button), a closed tab's training is cancelled
 within seconds (the next one in line starts), and a long real-model generation stops on Stop."""
 
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from browser_util import ROOT, SHOTS, free_port, open_and_wait, page_text, wait_idle
+from browser_util import SHOTS, open_and_wait, page_text, served_app, wait_idle
 
 TRAIN = "Train a toy diffusion model, live"
 REAL = "Real model: a masked diffusion LM writing real text"
@@ -19,31 +15,8 @@ REAL = "Real model: a masked diffusion LM writing real text"
 @pytest.fixture(scope="module")
 def one_worker_url():
     """The app on 127.0.0.1 with a job queue of one worker, for this module only."""
-    port = free_port()
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "artifacts" / "streamlit-jobs-test.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "DLM_WORKERS": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"streamlit did not come up; see {log.name}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with served_app("streamlit-jobs-test.log", DLM_WORKERS="1") as url:
+        yield url
 
 
 def running_step(page, total: int, timeout=120_000) -> None:
