@@ -12,16 +12,16 @@ answers the server's auto_rerun messages as a browser does (a fragment with run_
 view), and times each action from its BackMsg to the script_finished that ends it. The JavaScript of the
 page never runs, so the player's own drawing is not measured (bench/player_browser.py measures it).
 
-Scenario "class": every student, at a human pace (a pause of 2 to 6 s between actions, --think: reading
-the text, watching the stage play in the browser, which asks the server nothing), opens Home, the Reverse
-page with a seed of their own, steps the stage, changes the strategy, steps again, opens Forward and steps
-it, opens Compare and sets its seed, opens a lesson and answers its question (pick, reveal), and one in
-three (--generate-every) opens the Real page and generates 16 tokens in 8 steps with a prompt of their
-own; then back to Reverse for one more step. `--think 0.3 1.5` makes it a stress test (every student
-clicking about once a second). Scenario "train": every student presses "Start training" at once (the server's
-one queue takes them in turn) and follows the live view until it says Done, while --steppers other
-students step the Reverse stage once a second: the Reverse step time under that load, and whether and
-when the queue drains.
+Scenario "class": every student, at a human pace (a pause of 2 to 6 s between actions, --think: reading the
+text, watching the stage play in the browser, which asks the server nothing), opens Home, the Reverse page
+with a seed of their own, steps the stage, changes the strategy, steps again, opens Forward and steps it,
+opens Compare, shows its same-seed section and sets its seed, opens a lesson and answers its question (pick,
+reveal), and one in three (--generate-every) opens the Real page and generates 16 tokens in 8 steps with a
+prompt of their own; then back to Reverse for one more step. `--think 0.3 1.5` makes it a stress test (every
+student clicking about once a second). Scenario "train": every student presses "Start training" at once (the
+server's one queue takes them in turn) and follows the live view until it says Done, while --steppers other
+students step the Reverse stage once a second: the Reverse step time under that load, and whether and when the
+queue drains.
 
 Checked on every message: each session uses its own seed (and its own word in its prompt) and no session
 may ever receive another session's (the bytes of every ForwardMsg are searched). Errors: any exception
@@ -363,6 +363,13 @@ class Session:
 
         return WidgetState(id=self.widget(key)[0], string_value=value)
 
+    def choice(self, key: str, value: str) -> object:
+        """A segmented control / pills widget set to one option (its formatted label)."""
+        from streamlit.proto.Common_pb2 import StringArray
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        return WidgetState(id=self.widget(key)[0], string_array_value=StringArray(data=[value]))
+
     def stage_step(self, k: int) -> object:
         from streamlit.proto.WidgetStates_pb2 import WidgetState
 
@@ -397,6 +404,9 @@ async def class_script(s: Session, rng: random.Random, think: tuple[float, float
     await s.run("step forward", states=[s.stage_step(5)])
     await pause()
     await s.run("open compare", page="compare")
+    await pause()
+    await s.run("show a compare section", states=[s.choice("cmp_view", "One seed, three variants")])
+    s.expect("the section in the URL", "cmp_view=One" in s.query)
     await pause()
     await s.run("set the compare seed", states=[s.number("cmp_seed", s.seed)])
     s.expect("its seed in the URL", f"cmp_seed={s.seed}" in s.query)

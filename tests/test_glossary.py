@@ -274,6 +274,9 @@ PAGES = {
     "reverse-uniform": lambda: open_page("pages/views/reverse.py", {"variant": "uniform"}),
     "reverse-gaussian": lambda: open_page("pages/views/reverse.py", {"variant": "gaussian"}),
     "compare": lambda: open_page("pages/views/compare.py"),
+    "compare-masked": lambda: open_page("pages/views/compare.py", {"cmp_view": "Strategies and schedules"}),
+    "compare-threshold": lambda: open_page("pages/views/compare.py", {"cmp_view": "Threshold decoding"}),
+    "compare-seed": lambda: open_page("pages/views/compare.py", {"cmp_view": "One seed, three variants"}),
     "train": _render_train,
     "real": _render_real,
 }
@@ -282,22 +285,31 @@ PAGES = {
 MUST_SHOW = {
     "home": ["Exact entropy H", "re-masked at this step (ReMDM)", "D3PM"],
     "forward-masked": ["corrupted at this t", "Schedule α_t", "t (0 = data, 1 = noise)", "MDLM"],
-    "forward-uniform": ["one-hot", "prob."],
+    "forward-uniform": ["one-hot", "colour: the probability"],
     "forward-gaussian": ["units (rows of E)", "log-SNR", "σ² (noise)"],
     "reverse-masked": ["Strategy: ancestral, random, low-confidence, margin, entropy, threshold.", "(LLaDA / Dream)",
                        "committed at this step", "score when committed", "p_θ(x | z_t)"],
     "reverse-masked-ancestral": ["re-masked at this step (ReMDM)", "ReMDM remasking η"],
     "reverse-uniform": ["changed at this step (self-correction)", "s = 0 posterior", "positions changed"],
     "reverse-gaussian": ["Clamp x̂ to the nearest embedding", "Paths in embedding space", "CDCD"],
-    "compare": ["| NELBO − H (bits/unit) |", "**TV** ↓", "η (remasking cap)", "coverage of the support"],
+    "compare": ["| NELBO − H (bits/unit) |", "**TV** ↓", "coverage of the support", "Show: Quality against steps"],
+    "compare-masked": ["η (remasking cap)", "Confidence ordering (low-confidence)"],
+    "compare-threshold": ["forward passes per sentence", "Fast-dLLM"],
+    "compare-seed": ["One seed, one click", "[PAD]"],
     "train": ["NELBO (evaluation)", "entropy H = ", "training step", "Learning rate"],
     "real": ["Model ready: embedded", "Guidance scale w (unsupervised CFG)", "score when committed", "Top-k"],
 }
 
-# How many figures (charts and stages) each rendering has, at least: the caption check is not empty.
+# How many figures (charts, HTML / SVG figures and stages) each rendering has, at least: the caption check is
+# not empty.
 FIGURES = {"home": 0, "forward-masked": 3, "forward-uniform": 3, "forward-gaussian": 3, "reverse-masked": 4,
-           "reverse-masked-ancestral": 4, "reverse-uniform": 3, "reverse-gaussian": 4, "compare": 8, "train": 1,
-           "real": 3}
+           "reverse-masked-ancestral": 4, "reverse-uniform": 3, "reverse-gaussian": 4, "compare": 2,
+           "compare-masked": 3, "compare-threshold": 1, "compare-seed": 3, "train": 1, "real": 3}
+
+
+def is_svg_figure(child) -> bool:
+    """An HTML figure of svg_figures (drawn with show_html): it says role='figure' or role='img'."""
+    return child.type == "markdown" and re.search(r"role='(figure|img)'", child.value or "") is not None
 
 
 @cache
@@ -334,7 +346,8 @@ def test_every_figure_has_a_caption_under_it(name):
     for block in [at.main, at.sidebar, *(b for root in (at.main, at.sidebar) for b in _blocks(root))]:
         children = list(block.children.values())
         for i, child in enumerate(children):
-            if not isinstance(child, Block) and child.type in ("plotly_chart", "bidi_component"):
+            figure = child.type in ("plotly_chart", "bidi_component") or is_svg_figure(child)
+            if not isinstance(child, Block) and figure:
                 n += 1
                 after = children[i + 1] if i + 1 < len(children) else None
                 assert after is not None and after.type == "caption", (

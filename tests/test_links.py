@@ -29,7 +29,7 @@ WRITTEN = {
     "home": [],
     "forward": ["fwd_variant", "fwd_sentence", "fwd_schedule", "fwd_seed", "fwd_t"],
     "reverse": ["variant", "model", "steps", "seed", "speed", "step"],
-    "compare": ["cmp_T", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"],
+    "compare": ["cmp_T", "cmp_view", "cmp_full"],  # and the keys of the section shown
     "train": ["train_variant", "train_steps", "train_lr", "train_width", "train_seed"],
     "real": ["real_source", "real_gen_length", "real_steps", "real_block_length", "real_seed", "real_prompt"],
 }
@@ -37,6 +37,8 @@ NOTICE = "Some settings in the link were changed"
 IMG = quote("<img src=x onerror=alert(1)>")
 BOLD = quote("<b>bold</b>")
 CUSTOM = quote("Hub id or local path")
+STRATEGIES = quote("Strategies and schedules")  # Compare's sections (a section's settings are read when it shows)
+SEED = quote("One seed, three variants")
 NEW_CONTEXT_EVERY = 10
 
 
@@ -83,11 +85,13 @@ MALFORMED = [
     Link("/forward?fwd_t=0.5&fwd_t=abc&fwd_seed=&present=banana", "forward", ("fwd_t", "fwd_seed", "present")),
     Link("/forward?fwd_sentence=" + "y" * 5000, "forward", ("fwd_sentence",)),
     # Compare
-    Link("/compare?cmp_T=7&cmp_strategy_T=-1", "compare", ("cmp_T", "cmp_strategy_T")),
-    Link("/compare?cmp_seed=abc&cmp_seed_steps=5", "compare", ("cmp_seed", "cmp_seed_steps")),
-    Link(f"/compare?cmp_seed=99999999&cmp_full={BOLD}", "compare", ("cmp_seed", "cmp_full"), ("<b>bold</b>",)),
-    Link("/compare?cmp_T=&cmp_seed_steps=1e400&cmp_strategy_T=6.0", "compare",
-         ("cmp_T", "cmp_seed_steps", "cmp_strategy_T")),
+    Link(f"/compare?cmp_view={STRATEGIES}&cmp_T=7&cmp_strategy_T=-1", "compare", ("cmp_T", "cmp_strategy_T")),
+    Link(f"/compare?cmp_view={SEED}&cmp_seed=abc&cmp_seed_steps=5", "compare", ("cmp_seed", "cmp_seed_steps")),
+    Link(f"/compare?cmp_view={SEED}&cmp_seed=99999999&cmp_full={BOLD}", "compare", ("cmp_seed", "cmp_full"),
+         ("<b>bold</b>",)),
+    Link(f"/compare?cmp_view={SEED}&cmp_T=&cmp_seed_steps=1e400", "compare", ("cmp_T", "cmp_seed_steps")),
+    Link(f"/compare?cmp_view={STRATEGIES}&cmp_strategy_T=6.0&cmp_seed_steps=1e400", "compare", ("cmp_strategy_T",)),
+    Link(f"/compare?cmp_view={IMG}", "compare", ("cmp_view",), ("<img src=x onerror=alert(1)>",)),
     # Train
     Link("/train?train_steps=0&train_lr=abc", "train", ("train_steps", "train_lr")),
     Link(f"/train?train_width=33&train_seed=-1&train_variant={IMG}", "train",
@@ -353,17 +357,22 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     assert stage_view(copy) == before[1], url
     ctx2.close()
 
-    # Compare: the table's T (a link), the seed and the strategy steps through the UI
+    # Compare: the table's T (a link), the section, the strategy steps and the seed through the UI
     page.goto(app_url + "/compare?cmp_T=6")
     page.get_by_role("heading", name=HEADINGS["compare"]).wait_for(timeout=90_000)
     wait_query(page, "cmp_full", "False")
-    type_number(page, "Seed", 4)
-    wait_query(page, "cmp_seed", "4")
+    page.get_by_test_id("stButtonGroup").get_by_text("Strategies and schedules", exact=True).click()
+    wait_query(page, "cmp_view", "Strategies and schedules")
     page.get_by_test_id("stRadio").get_by_text("3", exact=True).click()
     wait_query(page, "cmp_strategy_T", "3")
+    page.get_by_test_id("stButtonGroup").get_by_text("One seed, three variants", exact=True).click()
+    wait_query(page, "cmp_view", "One seed, three variants")
+    type_number(page, "Seed", 4)
+    wait_query(page, "cmp_seed", "4")
     before = widgets(page)
     url = page.url
-    assert {"cmp_T": "6", "cmp_seed": "4", "cmp_strategy_T": "3"}.items() <= query(page).items(), url
+    assert {"cmp_T": "6", "cmp_seed": "4", "cmp_strategy_T": "3", "cmp_view": "One seed, three variants"}.items() \
+        <= query(page).items(), url
     ctx2, copy = open_copy(browser, url, HEADINGS["compare"])
     copy.get_by_role("button", name="Recompute").wait_for(timeout=90_000)
     same_widgets(copy, before)

@@ -47,6 +47,14 @@ def states_at(at, k: int) -> list[str]:
     return [d["state_list"][int(c)]["key"] for c in d["states"][k]]
 
 
+def svg_titles(at) -> list[str]:
+    """The hover texts (<title>) of the page's SVG figures, in order."""
+    import html
+    import re
+
+    return [html.unescape(t) for md in at.markdown for t in re.findall(r"<title>(.*?)</title>", md.value)]
+
+
 def test_home_renders_the_exact_numbers():
     at = open_page("pages/views/home.py")
     values = {m.label: m.value for m in at.metric}
@@ -181,8 +189,12 @@ def test_reverse_page_for_uniform_and_gaussian(variant):
     at = open_page("pages/views/reverse.py", {"variant": variant, "step": "3"})
     assert stage_of(at)["start"] == 3 and shown_units(at) and not at.exception
     assert "changed" in states_at(at, 1)  # self-correction: units change at every step
-    charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) >= (3 if variant == "gaussian" else 2)  # the grid is on the stage now
+    # the self-correction bars say, per step, how many positions the stage shows as changed
+    bars = [t for t in svg_titles(at) if "positions changed" in t]
+    assert bars == [f"step {j}: {states_at(at, j).count('changed')} positions changed" for j in range(1, 25)]
+    paths = [t for t in svg_titles(at) if t.startswith("position ") and " at step 3: nearest " in t]
+    assert len(paths) == (6 if variant == "gaussian" else 0)  # the embedding paths: Gaussian only
+    assert not at.get("plotly_chart")  # the views under the stage are SVG: no chart script for the browser to load
     if variant == "gaussian":
         at.toggle(key="clamp").set_value(True).run()
         assert not at.exception
@@ -215,15 +227,33 @@ def test_forward_page_sweeps_t_and_corrupts_more_as_t_grows(variant):
     assert "clean (still the sentence's unit)" in labels and "corrupted at this t" in labels
     assert any("t = 0.25" in m.value for m in at.markdown)
     at.selectbox(key="fwd_sentence").set_value("our dog s are your s").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 2
+    assert not at.exception and not at.get("plotly_chart")
+    schedule = next(t for t in svg_titles(at) if " at t = 0.25: " in t)  # the schedule's marker at the chosen t
+    if variant == "gaussian":
+        assert schedule.startswith("α² (signal) at t = 0.25: ")
+    else:  # the linear schedule: alpha_t = 1 - t
+        assert schedule == "α_t (still clean) at t = 0.25: 0.750"
     assert any("How?" in e.label for e in at.expander)
 
 
 def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
+    import json
+
     from dlm_core import compare
 
+    def axis_titles(at):
+        return [json.loads(c.proto.spec)["layout"]["yaxis"]["title"]["text"] for c in at.get("plotly_chart")]
+
     at = open_page("pages/views/compare.py")
-    assert len(at.get("plotly_chart")) >= 8
+    # one section at a time: the page builds only the figures it shows
+    assert at.get("button_group")[0].options == ["Quality against steps", "Strategies and schedules",
+                                                  "Threshold decoding", "One seed, three variants"]
+    assert axis_titles(at) == ["validity", "coverage of the support"]
+    at.get("button_group")[0].set_value("One seed, three variants").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3 and at.number_input(key="cmp_seed").value == 0
+    assert at.query_params["cmp_view"] in ("One seed, three variants", ["One seed, three variants"])
+    at.get("button_group")[0].set_value("Strategies and schedules").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 3 and at.radio(key="cmp_strategy_T")
     table = next(md.value for md in at.markdown if md.value.startswith("| variant"))
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["masked", "uniform", "gaussian"]
     at.select_slider(key="cmp_T").set_value(6).run()
@@ -282,7 +312,7 @@ def test_threshold_decoding_on_the_reverse_compare_and_real_pages(masked_model):
     at.selectbox(key="strategy").set_value("random").run()  # the threshold does not apply: drawn disabled
     assert not at.exception and at.slider(key="threshold").disabled and stage_of(at)["T"] == 6
 
-    at = open_page("pages/views/compare.py")
+    at = open_page("pages/views/compare.py", {"cmp_view": "Threshold decoding"})
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     fig = next(s for s in specs if s["layout"]["xaxis"]["title"]["text"] == "forward passes per sentence")
     names = [t["name"] for t in fig["data"]]

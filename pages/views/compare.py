@@ -86,78 +86,100 @@ with st.expander("How? The columns"):
         "Coverage: distinct valid sentences / 216. Forward KL(p‖p_model): exact, masked only. KL valid: "
         "KL(empirical valid ‖ p). TV: total variation between the samples and p, invalid mass included.")
 
-c1, c2 = st.columns(2)
-with c1:
-    st.subheader("Validity against steps")
-    st.plotly_chart(figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
-    st.caption("What to notice: validity climbs as the number of steps T grows; with a single step almost no "
-               "sample is a sentence.")
-with c2:
-    st.subheader("Coverage against steps")
-    st.plotly_chart(figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
-    st.caption("What to notice: near 1, every sentence of the language turns up; a curve falls when a model keeps "
-               "writing the same few sentences.")
-st.caption("Few steps means many units decided in parallel, independently: that is where the variants differ most.")
 
-st.header("Masked: strategies and schedules")
-c1, c2 = st.columns(2)
-with c1:
-    options = [int(k) for k in results["strategies"]]
-    from_query("cmp_strategy_T", options[-1], int, choices=options)
-    sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
-    st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
-    st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
-    cells = results["strategies"][str(sT)]
-    st.markdown(compare.markdown_table([
-        {"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
-         "coverage": f"{c['coverage_fraction']:.3f}", "KL valid (bits)": f"{c['kl_valid_bits']:.3f}",
-         "TV": f"{c['tv']:.3f}"} for k, c in cells.items()]))
-    st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL get "
-               "worse than random order.")
-with c2:
-    st.plotly_chart(figures.schedule_compare_figure(results), key="cmp_sched")
-    st.caption("Exact validity of the T-step ancestral sampler: the cosine schedule reveals few units first.")
-    st.subheader(f"ReMDM remasking ({results['remdm']['steps']} steps)")
-    st.plotly_chart(figures.remdm_figure(results), key="cmp_remdm")
-    st.caption("η caps the probability σ_t = min(η, (1 − α_s)/α_t) that a revealed unit is masked again "
-               "(Wang et al. 2025): revealed units can be corrected.")
+def quality_section():
+    c1, c2 = st.columns(2)
+    with c1:
+        st.subheader("Validity against steps")
+        st.plotly_chart(figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
+        st.caption("What to notice: validity climbs as the number of steps T grows; with a single step almost no "
+                   "sample is a sentence.")
+    with c2:
+        st.subheader("Coverage against steps")
+        st.plotly_chart(figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
+        st.caption("What to notice: near 1, every sentence of the language turns up; a curve falls when a model "
+                   "keeps writing the same few sentences.")
+    st.caption("Few steps means many units decided in parallel, independently: that is where the variants differ "
+               "most.")
 
-st.header("Masked: confidence-threshold decoding against a fixed count")
-from dlm_core import parallel_decoding  # noqa: E402 (imported after the table is drawn: it loads torch)
-from dlm_core.variants import VARIANTS  # noqa: E402
 
-study = threshold_study(shipped_model("masked"))
-st.plotly_chart(parallel_decoding.study_figure(study), key="cmp_threshold")
-st.caption("What to notice: up and to the left is best (valid with few forward passes). "
-           + parallel_decoding.study_summary(study) + " A fixed count pays for fewer passes with more invalid "
-           "sentences; the threshold strategy (Fast-dLLM) only commits a unit early when the model is sure of it.")
-with st.expander("How? Forward passes per sentence"):
-    st.markdown(
-        f"Each point: {study['settings']['n_samples']:,} toy sentences at temperature "
-        f"{study['settings']['temperature']:g}, measured ({study['wall_time_s']:.0f} s, shared by every session). A "
-        "fixed-count run with T steps makes T forward passes. The threshold strategy commits, at each step, every "
-        "masked unit whose confidence (the probability of its drawn unit) is at least the threshold, and always the "
-        "most confident one, so its passes differ from sentence to sentence: the mean over the sentences is shown, "
-        "each counted until it has nothing masked. An autoregressive model needs one pass per unit.")
+def masked_section():
+    st.header("Masked: strategies and schedules")
+    c1, c2 = st.columns(2)
+    with c1:
+        options = [int(k) for k in results["strategies"]]
+        from_query("cmp_strategy_T", options[-1], int, choices=options)
+        sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
+        st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
+        st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
+        cells = results["strategies"][str(sT)]
+        st.markdown(compare.markdown_table([
+            {"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
+             "coverage": f"{c['coverage_fraction']:.3f}", "KL valid (bits)": f"{c['kl_valid_bits']:.3f}",
+             "TV": f"{c['tv']:.3f}"} for k, c in cells.items()]))
+        st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL "
+                   "get worse than random order.")
+    with c2:
+        st.plotly_chart(figures.schedule_compare_figure(results), key="cmp_sched")
+        st.caption("Exact validity of the T-step ancestral sampler: the cosine schedule reveals few units first.")
+        st.subheader(f"ReMDM remasking ({results['remdm']['steps']} steps)")
+        st.plotly_chart(figures.remdm_figure(results), key="cmp_remdm")
+        st.caption("η caps the probability σ_t = min(η, (1 − α_s)/α_t) that a revealed unit is masked again "
+                   "(Wang et al. 2025): revealed units can be corrected.")
 
-st.header("One seed, one click: the three variants side by side")
 
-c1, c2 = st.columns([1, 3])
-from_query("cmp_seed", 0, int, lo=0, hi=10**6)
-seed = c1.number_input("Seed", 0, 10**6, key="cmp_seed")
-from_query("cmp_seed_steps", 6, int, choices=[3, 6, 12, 24])
-steps = c1.select_slider("Steps", [3, 6, 12, 24], key="cmp_seed_steps")
-trajs = same_seed_trajectories(int(seed), int(steps))
-cols = st.columns(len(trajs))
-for col, (v, traj) in zip(cols, trajs.items(), strict=True):
-    with col:
-        st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
-        show_html(figures.sequence_html(traj, traj.n_steps, big=False))
-        fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
-        st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
-        st.caption(VARIANTS[v].text.notice)
+def threshold_section():
+    st.header("Masked: confidence-threshold decoding against a fixed count")
+    from dlm_core import parallel_decoding  # loads torch: only when this section is shown
+
+    study = threshold_study(shipped_model("masked"))
+    st.plotly_chart(parallel_decoding.study_figure(study), key="cmp_threshold")
+    st.caption("What to notice: up and to the left is best (valid with few forward passes). "
+               + parallel_decoding.study_summary(study) + " A fixed count pays for fewer passes with more invalid "
+               "sentences; the threshold strategy (Fast-dLLM) only commits a unit early when the model is sure of it.")
+    with st.expander("How? Forward passes per sentence"):
+        st.markdown(
+            f"Each point: {study['settings']['n_samples']:,} toy sentences at temperature "
+            f"{study['settings']['temperature']:g}, measured ({study['wall_time_s']:.0f} s, shared by every session). "
+            "A fixed-count run with T steps makes T forward passes. The threshold strategy commits, at each step, "
+            "every masked unit whose confidence (the probability of its drawn unit) is at least the threshold, and "
+            "always the most confident one, so its passes differ from sentence to sentence: the mean over the "
+            "sentences is shown, each counted until it has nothing masked. An autoregressive model needs one pass "
+            "per unit.")
+
+
+def same_seed_section():
+    from dlm_core.variants import VARIANTS
+
+    st.header("One seed, one click: the three variants side by side")
+    c1, _ = st.columns([1, 3])
+    from_query("cmp_seed", 0, int, lo=0, hi=10**6)
+    seed = c1.number_input("Seed", 0, 10**6, key="cmp_seed")
+    from_query("cmp_seed_steps", 6, int, choices=[3, 6, 12, 24])
+    steps = c1.select_slider("Steps", [3, 6, 12, 24], key="cmp_seed_steps")
+    trajs = same_seed_trajectories(int(seed), int(steps))
+    cols = st.columns(len(trajs))
+    for col, (v, traj) in zip(cols, trajs.items(), strict=True):
+        with col:
+            st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
+            show_html(figures.sequence_html(traj, traj.n_steps, big=False))
+            fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
+            st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
+            st.caption(VARIANTS[v].text.notice)
+
+
+# One section at a time: a rerun builds only the figures it shows (every figure costs the one shared
+# server CPU on every rerun, which a class of thirty feels), and a link can open any section.
+SECTIONS = {"Quality against steps": quality_section, "Strategies and schedules": masked_section,
+            "Threshold decoding": threshold_section, "One seed, three variants": same_seed_section}
+from_query("cmp_view", next(iter(SECTIONS)), choices=list(SECTIONS))
+view = st.segmented_control("Show", list(SECTIONS), key="cmp_view", required=True,
+                            help="One comparison at a time; the table above stays.")
+SECTIONS[view]()
 
 st.header("Recompute")
+from dlm_core.variants import VARIANTS  # noqa: E402 (loads torch: after the table and the section are drawn)
+
 trained = {v: session_models(v) for v in VARIANTS}
 picked = {}
 cols = st.columns(len(VARIANTS))
@@ -165,7 +187,7 @@ for col, v in zip(cols, VARIANTS, strict=True):
     picked[v] = col.selectbox(f"{v} model", ["shipped", *trained[v]], key=f"cmp_model_{v}")
 from_query("cmp_full", False, url_bool)
 full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
-to_query(["cmp_T", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
+to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
 url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     bar = st.progress(0.0, text="Starting ...")

@@ -4,13 +4,23 @@ The stage sweeps t in the browser (scrub, play, keys); the views below follow th
 
 import streamlit as st
 
-from dlm_core import figures, forward
+from dlm_core import forward, svg_figures
 from dlm_core.glossary import terms_in, verdict_words
 from dlm_core.schedules import SCHEDULES
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import decode, encode, validity_reason
 from dlm_core.variants import VARIANTS
-from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices, variant_picker
+from pages import (
+    from_query,
+    glossary_popover,
+    shipped_model,
+    show_html,
+    stage,
+    to_query,
+    url_bool,
+    url_notices,
+    variant_picker,
+)
 
 LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
 WORDS = ["forward process", "noise", "t (noise level)", "variant", "masked (absorbing) diffusion",
@@ -72,17 +82,17 @@ left, right = st.columns([3, 2])
 with left:
     if "units_2d" in view:
         st.subheader("Embedding space (2-D projection)")
-        st.plotly_chart(figures.forward_embedding_figure(view, x0, list(variant.vocab)), key="fwd_embed")
+        show_html(svg_figures.forward_embedding_svg(view, x0, list(variant.vocab)))
         st.caption("Diamonds: the 13 units' embeddings. Circles: the six noisy positions drifting away "
                    "from their units (dotted lines) as t grows.")
     else:
         st.subheader("Per-position distribution of z_t")
-        st.plotly_chart(figures.marginals_figure(view["marginals"], x0, view["marginal_labels"]), key="fwd_marg")
+        show_html(svg_figures.marginals_html(view["marginals"], x0, view["marginal_labels"]))
         st.caption("q(z_t^i | x^i) for each position: " + variant.text.forward_marginals)
 with right:
     st.subheader("Schedule")
     curve = forward.schedule_curve(variant.name, schedule, model)
-    st.plotly_chart(figures.schedule_figure(curve, t), key="fwd_sched")
+    show_html(svg_figures.schedule_svg(curve, t))
     st.caption("The noise level over time, with a marker at the chosen t.")
 with st.expander("How? The equation"):
     st.markdown(variant.text.forward_how)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dlm_core import figures, hf_adapter, jobs, parallel_decoding
+from dlm_core import hf_adapter, jobs, parallel_decoding, svg_figures
 from dlm_core.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
 from dlm_core.safe_html import Markup, html_of, join
 from dlm_core.stage import stage_data
@@ -280,11 +280,11 @@ with left:
     if k == 0:
         st.info("Step 0 is the empty canvas; move to step 1 or later.")
     else:
-        st.plotly_chart(figures.distribution_bar(traj, k, int(pos) - 1), key="real_dist")
+        show_html(svg_figures.distribution_html(traj, k, int(pos) - 1))
         st.caption(f"The model's top 10 at position {pos}, step {k}; outlined: the token after the step.")
 with right:
     st.subheader("Confidence of each commit")
-    st.plotly_chart(figures.confidence_figure(traj, k), key="real_conf")
+    show_html(svg_figures.confidence_svg(traj, k))
     st.caption("The score each committed token had when it was chosen.")
 
 export_buttons(traj, k, "real-trajectory")

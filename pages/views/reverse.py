@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from dlm_core import figures, parallel_decoding
+from dlm_core import figures, parallel_decoding, svg_figures
 from dlm_core.glossary import terms_in
 from dlm_core.stage import stage_data
 from dlm_core.toy_language import UNITS, validity_reason
@@ -24,6 +24,7 @@ from pages import (
     sampler_controls,
     session_models,
     shipped_model,
+    show_html,
     stage,
     to_query,
     url_bool,
@@ -147,25 +148,25 @@ with left:
     if k == 0:
         st.info("Step 0 is the start (pure noise); move to step 1 or later to see a prediction.")
     else:
-        st.plotly_chart(figures.distribution_bar(traj, k, pos), key="dist")
+        show_html(svg_figures.distribution_html(traj, k, pos))
         st.caption(f"Position {pos + 1}: {variant.text.prediction.format(k=k)}; outlined: the unit after the step.")
 with right:
     if traj.mask_id is not None:  # an absorbing state: each position is committed once
         st.subheader("Unmasking order")
-        st.plotly_chart(figures.order_figure(traj, k), key="order")
+        show_html(svg_figures.order_html(traj, k))
         st.caption("Which step committed each position. What to notice: the order is rarely left to right; the "
                    "model may well write the end of the sentence first.")
-        st.plotly_chart(figures.confidence_figure(traj, k), key="conf")
+        show_html(svg_figures.confidence_svg(traj, k))
         st.caption("The score each committed unit had. What to notice: a low dot is a guess the model was unsure "
                    "of; a confidence strategy commits the surest position first, a random or ancestral one does not.")
     else:
         st.subheader("Self-correction")
-        st.plotly_chart(figures.changes_figure(traj, k), key="changes")
+        show_html(svg_figures.changes_svg(traj, k))
         st.caption("How many positions changed their unit at each step.")
 projection = variant.embedding_projection(model) if imported is None else None
 if projection is not None and traj.records and traj.records[0].state is not None:
     st.subheader("Paths in embedding space")
-    st.plotly_chart(figures.embedding_paths_figure(traj, k, *projection), key="paths")
+    show_html(svg_figures.embedding_paths_svg(traj, k, *projection))
     st.caption("A 2-D projection (the two principal axes of E) of each position's z_s, from noise to a unit.")
 
 export_buttons(traj, k, "trajectory")
