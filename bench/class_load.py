@@ -43,7 +43,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from serving import free_port, serve  # noqa: E402
+
 MAX_SESSIONS = 60
 SEED0 = 424200  # session i's seed: SEED0 + i, its marker in everything it gets back
 MARKER = re.compile(rb"(?:seed[ =:]|seed%3D|kestrel)(4242\d\d)")
@@ -62,34 +64,9 @@ GENERATING = {"generate"}  # the actions the 0.5 s target does not apply to (the
 QUEUE_WAITING = {"start training", "train tick"}  # these only show a place in the line or the live curve
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(port: int, log_path: Path, workers: int | None, session_ttl: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DLM_DATA_DIR": str(log_path.parent)}
-    env.pop("DLM_POLL_DATABASE_URL", None)
-    if workers:
-        env["DLM_WORKERS"] = str(workers)
-    cmd = [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.disconnectedSessionTTL", str(session_ttl)]
-    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"the app did not start; see {log_path}")
+def start_server(port: int, log_path: Path, workers: int | None, session_ttl: int) -> subprocess.Popen:
+    env = {"DLM_DATA_DIR": str(log_path.parent), **({"DLM_WORKERS": str(workers)} if workers else {})}
+    return serve(port, "--server.disconnectedSessionTTL", str(session_ttl), env=env, log_path=log_path)
 
 
 # ------------------------------------------------------------------------ server RSS and CPU
@@ -667,7 +644,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="dlm-class-bench-") as tmp:
         log = Path(tmp) / "server.log"
-        server = serve(port, log, a.workers, a.session_ttl)
+        server = start_server(port, log, a.workers, a.session_ttl)
         code = 1
         try:
             code = asyncio.run(asyncio.wait_for(main_async(a, f"http://127.0.0.1:{port}", server), a.timeout))

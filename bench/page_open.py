@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from player_browser import _free_port, _serve  # noqa: E402
+from serving import free_port, serve  # noqa: E402
 
 TARGET_S = 2.0
 PAGES = {  # page: (path, heading, has a stage)
@@ -50,8 +50,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    port = _free_port()
-    proc = _serve(port)
+    port = free_port()
+    proc = serve(port)
     base = f"http://127.0.0.1:{port}"
     try:
         with sync_playwright() as p:

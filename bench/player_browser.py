@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from serving import free_port, serve  # noqa: E402
 
 REDRAW_JS = """async ([n, how]) => {
   const s = window.__dlmStageActive;
@@ -55,28 +54,6 @@ PLAY_JS = """async ([speed, steps]) => {
   const log = s.log.slice(start).filter(([k]) => k > 0);
   return {t0, times: log.map(([, t]) => t), steps: log.map(([k]) => k)};
 }"""
-
-
-def _serve(port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("the app did not start")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def measure(page, label: str, steps: int, speed: float) -> None:
@@ -115,8 +92,8 @@ def main() -> None:
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    server = _serve(port)
+    port = free_port()
+    server = serve(port)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),

@@ -24,44 +24,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from serving import free_port, serve  # noqa: E402
+
 CHOICES = ["masked", "uniform", "gaussian"]
 MAX_STUDENTS = 60
 JOIN_AT_ONCE = 4  # the (untimed) joins are staggered: 30 pages loading at once overwhelm a small machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(port: int, data_dir: str, extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DLM_DATA_DIR": data_dir}
-    env.pop("DLM_POLL_DATABASE_URL", None)
-    cmd = [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", *extra]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("the app did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,8 +165,8 @@ def main() -> None:
         extra = ["--runner.postScriptGC", "false"] if a.no_post_script_gc else []
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; server options: "
               f"{' '.join(extra) or 'the defaults'}")
-        port = _free_port()
-        server = _serve(port, data_dir, extra)
+        port = free_port()
+        server = serve(port, *extra, env={"DLM_DATA_DIR": data_dir})
         try:
             asyncio.run(asyncio.wait_for(run(f"http://127.0.0.1:{port}", n, ROOT / "artifacts" / "screenshots",
                                              server.pid), a.timeout))

@@ -45,7 +45,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[
         return [lo]
     raw = span / max(n - 1, 1)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    step = min((m * mag for m in (1, 2, 5, 10)), key=lambda st: abs(span / st - (n - 1)))  # nearest n ticks
     if integer:
         step = max(1, round(step))
     first = math.ceil(lo / step - 1e-9) * step

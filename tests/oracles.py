@@ -3,6 +3,7 @@ bounds tight (they are test fixtures, not part of the app)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -58,3 +59,17 @@ class OracleDenoiser(nn.Module):
         return -lp.gather(-1, idx[:, None])[:, 0]
 
 
+
+
+def chi2_pvalue(counts, expected) -> float:
+    """Pearson's chi-square goodness of fit; bins with an expected count below 5 are pooled into one."""
+    counts, expected = np.asarray(counts, float), np.asarray(expected, float)
+    small = expected < 5
+    obs = np.append(counts[~small], counts[small].sum())
+    exp = np.append(expected[~small], expected[small].sum())
+    keep = exp > 0
+    stat = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
+    dof = int(keep.sum()) - 1
+    # P(chi2_dof > stat) = Q(dof / 2, stat / 2), the regularised upper incomplete gamma function
+    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
+                                         torch.tensor(stat / 2, dtype=torch.float64)))

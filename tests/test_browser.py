@@ -178,11 +178,20 @@ def test_real_model_live_generation_and_replay(app_url, browser):
     assert s["k"] == 64
     rows = page.evaluate(f"() => {STAGE}.data.rows")
     assert len(rows) == 64  # the generated part; the prompt's rows are folded away
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    wait_svg_figures(page, 2)  # the top-k of a position and the confidence of each commit
     page.screenshot(path=str(SHOTS / "real-after.png"), full_page=True)
     page.get_by_role("button", name="|◀ First", exact=True).click()
     wait_stage_step(page, 0)
     page.close()
+
+
+def wait_svg_figures(page, n: int) -> None:
+    """Wait for n figures drawn as inline SVG / HTML (svg_figures) to be laid out, and no plotly chart."""
+    page.wait_for_function("""(n) => {
+        const figs = [...document.querySelectorAll('[data-testid=stMarkdownContainer] [role=figure],'
+                                                   + ' [data-testid=stMarkdownContainer] svg[role=img]')];
+        return figs.filter(f => f.getBoundingClientRect().height > 40).length >= n; }""", arg=n, timeout=60_000)
+    assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length") == 0
 
 
 @pytest.mark.parametrize("variant", ["masked", "uniform", "gaussian"])
@@ -193,7 +202,7 @@ def test_forward_page_mid_t(app_url, browser, variant):
     assert s["k"] == 10 and s["T"] == 20  # t = 0.5 on the 20-level sweep
     legend = page.evaluate(f"() => [...{STAGE}.root.querySelectorAll('.legend .chip')].map(c => c.textContent)")
     assert "clean (still the sentence's unit)" in legend  # forward words, not the reverse process's
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    wait_svg_figures(page, 2)  # q(z_t | x) (or the embedding picture) and the schedule
     wait_idle(page)
     page.screenshot(path=str(SHOTS / f"forward-{variant}.png"), full_page=True)
     page.close()
@@ -204,7 +213,7 @@ def test_reverse_page_middle_step_uniform_gaussian(app_url, browser, variant):
     page = open_and_wait(browser, f"{app_url}/reverse?variant={variant}&steps=6&seed=0&step=3", REVERSE, height=2300)
     assert wait_stage(page)["k"] == 3
     views_at(page, 3)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000)
+    wait_svg_figures(page, 3 if variant == "gaussian" else 2)  # prediction, self-correction (, embedding paths)
     wait_idle(page)
     page.screenshot(path=str(SHOTS / f"reverse-{variant}-middle.png"), full_page=True)
     page.close()
@@ -229,8 +238,15 @@ def test_compare_page_opens_fast_from_the_shipped_results(app_url, browser):
     seconds = time.perf_counter() - t0  # a benchmark figure (reported, not asserted)
     (ROOT / "artifacts" / "compare-open-seconds.json").write_text(json.dumps({"seconds_to_table": seconds}))
     wait_idle(page)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 8", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 2", timeout=60_000)
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+    sections = [("Strategies and schedules", 3), ("Threshold decoding", 1), ("One seed, three variants", 3)]
+    for section, charts in sections:
+        page.get_by_test_id("stButtonGroup").get_by_text(section, exact=True).click()
+        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {charts}",
+                               timeout=60_000)
+        wait_idle(page)
+        page.screenshot(path=str(SHOTS / f"compare-{section.split()[0].lower()}.png"), full_page=True)
     page.close()
 
 

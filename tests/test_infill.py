@@ -15,8 +15,8 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-import torch
 from conftest import oracle_log_probs, run_cli
+from oracles import chi2_pvalue
 
 from dlm_core import infill, masked
 from dlm_core.toy_language import ID, L, decode, support, support_arrays, true_conditionals
@@ -30,19 +30,6 @@ IMPOSSIBLE = [{2: "our"}, {1: "is", 2: "friend"}, {6: "we"}, {1: "our", 3: "are"
 def pins0(pattern: dict) -> dict[int, int]:
     """{1-based position: unit name} -> {0-based position: unit id}."""
     return {i - 1: ID[u] for i, u in pattern.items()}
-
-
-def chi2_pvalue(counts: np.ndarray, expected: np.ndarray) -> float:
-    """Pearson's chi-square goodness of fit; bins with an expected count below 5 are pooled into one."""
-    small = expected < 5
-    obs = np.append(counts[~small], counts[small].sum())
-    exp = np.append(expected[~small], expected[small].sum())
-    keep = exp > 0
-    stat = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
-    dof = int(keep.sum()) - 1
-    # P(chi2_dof > stat) = Q(dof / 2, stat / 2), the regularised upper incomplete gamma function
-    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                         torch.tensor(stat / 2, dtype=torch.float64)))
 
 
 # ------------------------------------------------------------------ the language's truth

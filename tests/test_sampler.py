@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from oracles import chi2_pvalue
 
 from dlm_core import masked
 from dlm_core import toy_language as T
@@ -178,21 +179,6 @@ def test_remdm_only_with_ancestral(masked_model):
 
 
 # ------------------------------------------------- candidates: exact draws from softmax(logits / tau)
-
-
-def chi2_pvalue(counts, expected) -> float:
-    """Pearson's chi-square goodness of fit; bins expected below 5 are pooled into one."""
-    import numpy as np
-
-    counts, expected = np.asarray(counts, float), np.asarray(expected, float)
-    small = expected < 5
-    obs = np.append(counts[~small], counts[small].sum())
-    exp = np.append(expected[~small], expected[small].sum())
-    keep = exp > 0
-    stat = float(((obs[keep] - exp[keep]) ** 2 / exp[keep]).sum())
-    dof = int(keep.sum()) - 1
-    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                         torch.tensor(stat / 2, dtype=torch.float64)))
 
 
 class FixedLogits:
