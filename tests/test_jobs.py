@@ -327,3 +327,48 @@ def test_a_session_keeps_its_last_three_trained_models():
     at.run()
     assert not at.exception, at.exception
     assert list(at.session_state["session_models"]) == ["model 2", "model 4", "model 3"]
+
+
+def test_a_real_page_branch_runs_in_the_queue():
+    """Continue-as-a-branch on the Real page is a queued job like a generation, and its result is the branch
+    hf_adapter.branch makes with the same edits and seed."""
+    import json
+    from pathlib import Path
+
+    from conftest import generate_on_the_real_page
+
+    from dlm_core import hf_adapter
+    from dlm_core.branching import Edits
+
+    at = generate_on_the_real_page(str(Path(__file__).resolve().parent.parent / "app.py"))
+    parent = at.session_state["real_traj"]
+    pos = parent.gen_start + 2
+    stage = json.loads(at.get("bidi_component")[0].proto.json)
+    at.session_state[f"real_stage-{stage['id']}"] = {"step": 3}  # the player paused at step 3 ...
+    at.session_state["real_stage_pick"] = {"lane": 0, "pos": pos, "step": 3}  # ... and a click on a cell
+    at.run()
+    assert not at.exception, at.exception
+    at.radio(key="real_edit_action").set_value("remask").run()
+    before = dict(jobs.default_queue().counts)
+    submitted = []
+    real_submit = jobs.JobQueue.submit
+
+    def spy(self, fn, kind="job", **kw):
+        job = real_submit(self, fn, kind, **kw)
+        submitted.append(job)
+        return job
+
+    jobs.JobQueue.submit = spy
+    try:
+        next(b for b in at.button if b.key == "real_edit_go").click().run()
+    finally:
+        jobs.JobQueue.submit = real_submit
+    assert not at.exception, at.exception
+    assert [(j.kind, j.label, j.state) for j in submitted] == [("generate", "branch from step 3", jobs.DONE)]
+    assert jobs.default_queue().counts[jobs.DONE] == before[jobs.DONE] + 1
+    branch = at.session_state["real_branches"]["runs"][-1]
+    seed = branch.branch["seed"]  # the seed the panel offered (the run's seed + the number of runs)
+    lm = hf_adapter.load()
+    expect = hf_adapter.branch(lm, parent, 3, Edits(remask=(pos,)), seed)
+    assert branch.branch == expect.branch and seed == parent.settings["seed"] + 1
+    assert branch.final == expect.final and branch.branch["from_step"] == 3 and branch.branch["remasked"] == [pos]

@@ -261,8 +261,12 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     # recompute with tiny settings so the test stays fast (the page takes whatever settings it gets)
     monkeypatch.setattr(compare.CompareSettings, "quick", classmethod(
         lambda cls: cls(n_samples=300, n_t=20, steps=(1, 6), strategy_steps=(6,), remdm_etas=(0.0, 0.2))))
+    from dlm_core import jobs
+
+    done = jobs.default_queue().counts[jobs.DONE]
     next(b for b in at.button if b.key == "cmp_recompute").click().run()
     assert not at.exception
+    assert jobs.default_queue().counts[jobs.DONE] == done + 1  # computed in the server's job queue
     assert at.session_state["compare_results"]["settings"]["n_samples"] == 300
     assert at.select_slider(key="cmp_T").options == ["1", "6"]
 

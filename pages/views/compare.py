@@ -8,6 +8,7 @@ from dlm_core.toy_language import support_size, validity_reason
 from pages import (
     from_query,
     glossary_popover,
+    md_escape,
     session_models,
     shipped_model,
     show_html,
@@ -24,6 +25,8 @@ WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL",
          "seed", "reverse process", "token / unit", "[PAD]", "[MASK]", "commit", "self-correction", "checkpoint",
          "noise", "confidence threshold", "forward pass", "fixed-count sampler", "autoregressive model",
          "temperature"]
+
+RECOMPUTE_GUESS_S = 55.0  # the quick settings (2,000 samples per cell) here, before the queue has timed one
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
@@ -190,10 +193,39 @@ full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)
 to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
 url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
-    bar = st.progress(0.0, text="Starting ...")
+    from dlm_core import jobs
+    from pages.jobs_ui import follow, job_queue, session_id
+
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}
     settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
-    st.session_state.compare_results = compare.compute(settings, progress=lambda f, t: bar.progress(f, text=t),
-                                                       models=models)
+
+    def compare_job(job):  # runs in the server's job queue: a class's recomputations take turns
+        def progress(fraction, text):
+            job.progress = (fraction, text)
+            job.check()  # Stop, another click or a closed tab ends it here
+
+        return compare.compute(settings, progress=progress, models=models)
+
+    job = job_queue().submit(compare_job, kind="compare", owner=session_id(), cost=settings.n_samples,
+                             label="recompute the comparison", hint_s=RECOMPUTE_GUESS_S * settings.n_samples / 2000)
+    stop_box, bar = st.empty(), st.empty()
+    stop_box.button("Stop", icon=":material/stop:", key="cmp_stop", help="Stop recomputing (the numbers shown stay).")
+
+    def show_progress() -> None:
+        if job.progress is not None:
+            bar.progress(*job.progress)
+
+    try:
+        follow(job, bar, on_progress=show_progress)
+    finally:
+        if not job.finished:  # Stop (or another click) interrupted this run: nobody waits for the result
+            job.cancel("stopped")
+    stop_box.empty()
     bar.empty()
-    st.rerun()
+    if job.state == jobs.DONE:
+        st.session_state.compare_results = job.result
+        st.rerun()
+    elif job.state == jobs.FAILED:
+        st.error(f"Recomputing failed: {md_escape(job.error)}")
+    else:
+        st.info("Recomputing stopped; the numbers shown are unchanged.", icon=":material/stop:")

@@ -148,18 +148,38 @@ def one_token(lm, text: str) -> int:
 
 
 def branch_real(lm, run, k: int, edits, seed: int):
-    bar = st.progress(0.0, text="Continuing as a branch ...")
+    """The branch, computed in the server's job queue like a generation (a class's branches take turns)."""
+    steps_left, gen_length = run.n_steps - k, int(run.settings.get("gen_length", run.length))
 
-    def on_step(rec, sampler, text):
-        bar.progress(rec.step / sampler.config.steps, text=f"branch: step {rec.step} / {sampler.config.steps}")
+    def branch_job(job):  # runs in the queue's worker
+        def on_step(rec, sampler, text):
+            job.progress = (rec.step, sampler.config.steps)
+            job.check()  # a closed tab or an interrupted run ends the branch after this step
+
+        return hf_adapter.branch(lm, run, k, edits, seed, on_step=on_step)
+
+    job = job_queue().submit(branch_job, kind="generate", owner=session_id(), cost=steps_left * gen_length,
+                             label=f"branch from step {k}", hint_s=GUESS_S_PER_TOKEN_STEP * steps_left * gen_length)
+    box = st.empty()
+
+    def show_progress() -> None:
+        if job.progress is not None:
+            step, steps = job.progress
+            box.progress(step / steps, text=f"branch: step {step} / {steps}")
 
     try:
-        new = hf_adapter.branch(lm, run, k, edits, seed, on_step=on_step)
-    except ValueError as e:
-        st.error(f"This branch cannot be made: {md_escape(e)}")
-        new = None
-    bar.empty()
-    return new
+        follow(job, box, on_progress=show_progress)
+    finally:
+        if not job.finished:  # this run was interrupted (another click, a closed tab): nobody waits for it
+            job.cancel("interrupted")
+    box.empty()
+    if job.state == jobs.DONE:
+        return job.result
+    if job.state == jobs.FAILED and isinstance(job.exception, ValueError):
+        st.error(f"This branch cannot be made: {md_escape(job.exception)}")
+    elif job.state == jobs.FAILED:
+        st.error(f"The branch failed: {md_escape(job.error)}")
+    return None
 
 
 def masked_text(text: str) -> Markup:
