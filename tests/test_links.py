@@ -311,6 +311,15 @@ def same_widgets(page, expected: list, timeout=20_000) -> None:
     assert widgets(page) == expected, page.url
 
 
+def copy_shows_the_same_stage(browser, url: str, heading: str, before: tuple) -> None:
+    """A new user opening `url` sees the same widgets and the stage at the same step with the same units."""
+    ctx2, copy = open_copy(browser, url, heading)
+    wait_stage(copy)
+    same_widgets(copy, before[0])
+    assert stage_view(copy) == before[1], url
+    ctx2.close()
+
+
 def test_a_copied_link_reproduces_the_view(app_url, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1800})
     page = context.new_page()
@@ -327,13 +336,8 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     before = widgets(page), stage_view(page)
     assert before[1][0] == 4 and ["Variant", "uniform"] in before[0] and ["Steps T", "12"] in before[0], before[0]
     assert ["Seed", "5"] in before[0] and ["Position", "3"] in before[0], before[0]
-    url = page.url
     assert {"variant": "uniform", "steps": "12", "seed": "5", "step": "4", "pos": "3"}.items() <= query(page).items()
-    ctx2, copy = open_copy(browser, url, HEADINGS["reverse"])
-    wait_stage(copy)
-    same_widgets(copy, before[0])
-    assert stage_view(copy) == before[1], url
-    ctx2.close()
+    copy_shows_the_same_stage(browser, page.url, HEADINGS["reverse"], before)
 
     # Forward: variant and seed through the UI, t through the player
     page.goto(app_url + "/forward")
@@ -350,12 +354,7 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     page.wait_for_timeout(300)
     before = widgets(page), stage_view(page)
     assert before[1][0] == 7 and ["Variant", "uniform"] in before[0], before
-    url = page.url
-    ctx2, copy = open_copy(browser, url, HEADINGS["forward"])
-    wait_stage(copy)
-    same_widgets(copy, before[0])
-    assert stage_view(copy) == before[1], url
-    ctx2.close()
+    copy_shows_the_same_stage(browser, page.url, HEADINGS["forward"], before)
 
     # Compare: the table's T (a link), the section, the strategy steps and the seed through the UI
     page.goto(app_url + "/compare?cmp_T=6")
