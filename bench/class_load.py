@@ -54,7 +54,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from serving import free_port, serve  # noqa: E402
+from serving import free_port, serve, stop  # noqa: E402
 
 MAX_SESSIONS = 60
 SEED0 = 424200  # session i's seed: SEED0 + i, its marker in everything it gets back
@@ -651,11 +651,7 @@ def main() -> None:
         except TimeoutError:
             print(f"stopped: the run took longer than {a.timeout:.0f} s")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
             tail = log.read_text(errors="replace").strip().splitlines()[-15:]
             errors = [line for line in tail if "Error" in line or "Traceback" in line]
             if errors:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from serving import free_port, serve  # noqa: E402
+from serving import free_port, serve, stop  # noqa: E402
 
 TARGET_S = 2.0
 PAGES = {  # page: (path, heading, has a stage)
@@ -65,8 +65,7 @@ def main() -> None:
                       f"{statistics.median(times):.2f} s, worst {max(times):.2f} s over {len(times)}")
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
     for name in ("Reverse", "Forward"):
         med = statistics.median(results[name][1])
         print(f"ratio to target, {name}: {med:.2f} s / {TARGET_S:.0f} s = {med / TARGET_S:.2f}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from serving import free_port, serve  # noqa: E402
+from serving import free_port, serve, stop  # noqa: E402
 
 REDRAW_JS = """async ([n, how]) => {
   const s = window.__dlmStageActive;
@@ -113,8 +113,7 @@ def main() -> None:
             measure(page, "real", a.steps, a.speed)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from serving import free_port, serve  # noqa: E402
+from serving import free_port, serve, stop  # noqa: E402
 
 CHOICES = ["masked", "uniform", "gaussian"]
 MAX_STUDENTS = 60
@@ -174,11 +173,7 @@ def main() -> None:
             print(f"stopped: the run took longer than {a.timeout:.0f} s")
             sys.exit(1)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop(server)
 
 
 if __name__ == "__main__":

@@ -39,3 +39,12 @@ def serve(port: int, *args: str, env: dict | None = None, log_path: Path | None 
             time.sleep(0.3)
     proc.terminate()
     raise RuntimeError("the app did not start" + (f"; see {log_path}" if log_path else ""))
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a server started by `serve`: terminate, then kill if it has not exited within `timeout` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
