@@ -27,7 +27,7 @@ def distribution_html(traj: Trajectory, k: int, position: int) -> Markup:
         return html_of("<div role='figure' aria-label='no prediction' style='padding:1rem;border:1px solid #DDD;"
                        "border-radius:6px'>No prediction at this "
                        "step: the position was already fixed (SUBS copies unmasked positions through).</div>")
-    chosen = rec.tokens[position]
+    chosen = display_tokens(traj, max(k, 1))[position]  # what the stage shows there after the step
     rows = []
     for i, p in zip(ids, probs):
         p = float(p)
@@ -135,8 +135,7 @@ def embedding_paths_svg(traj: Trajectory, k: int, units_2d, proj) -> Markup:
     for i, pts in enumerate(paths):
         color = PALETTE[i % len(PALETTE)]
         chart.line(list(pts[:, 0]), list(pts[:, 1]), color, width=1.5)
-        sizes = [3.5] * (len(pts) - 1)
-        chart.points(list(pts[:-1, 0]), list(pts[:-1, 1]), color, r=sizes[0] if sizes else 3.5, stroke=color)
+        chart.points(list(pts[:-1, 0]), list(pts[:-1, 1]), color, r=3.5, stroke=color)  # the steps before k
         unit = traj.token_text(display_tokens(traj, max(k, 1))[i])
         chart.points([pts[-1, 0]], [pts[-1, 1]], color, r=8, titles=[f"position {i + 1} at step {max(k, 1)}: "
                                                                        f"nearest {unit}"])

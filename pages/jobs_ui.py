@@ -82,3 +82,13 @@ def follow(job: jobs.Job, box, on_progress=None, poll_s: float = 0.1) -> None:
         job.wait(poll_s)
     if shown is not None:
         box.empty()
+
+
+def follow_or_cancel(job: jobs.Job, box, on_progress=None) -> None:
+    """`follow(job, ...)` for a job whose result only this script run will collect: when the run is
+    interrupted (Stop, another click, a closed tab), the job is cancelled instead of running on unseen."""
+    try:
+        follow(job, box, on_progress=on_progress)
+    finally:
+        if not job.finished:
+            job.cancel("stopped")

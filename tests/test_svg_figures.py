@@ -73,8 +73,11 @@ def test_the_distribution_shows_the_records_probabilities(run):
     assert widths == [round(100 * float(p), 1) for p in rec.topk_probs[pos]]
     shown = [html.unescape(x) for x in re.findall(r"text-overflow:ellipsis'>(.*?)</span>", out)]
     assert shown == [traj.token_text(i) for i in rec.topk_ids[pos]]
-    outlined = re.findall(r"border:3px solid #000000", out)
-    assert len(outlined) == (1 if rec.tokens[pos] in rec.topk_ids[pos] else 0)
+    outline = r"border:3px solid #000000;box-sizing:border-box'><span style='display:block;height:100%;width:"
+    outlined = re.findall(outline + r"([0-9.]+)%", out)  # the width of the outlined bar
+    shown_after = figures.display_tokens(traj, k)[pos]  # the unit on the stage after step k (nearest, Gaussian)
+    assert outlined == ([f"{100 * float(rec.topk_probs[pos][rec.topk_ids[pos].index(shown_after)]):.1f}"]
+                        if shown_after in rec.topk_ids[pos] else [])
 
 
 def test_the_unmasking_order_is_the_commit_step():

@@ -194,7 +194,7 @@ to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "
 url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     from dlm_core import jobs
-    from pages.jobs_ui import follow, job_queue, session_id
+    from pages.jobs_ui import follow_or_cancel, job_queue, session_id
 
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}
     settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
@@ -215,11 +215,7 @@ if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
         if job.progress is not None:
             bar.progress(*job.progress)
 
-    try:
-        follow(job, bar, on_progress=show_progress)
-    finally:
-        if not job.finished:  # Stop (or another click) interrupted this run: nobody waits for the result
-            job.cancel("stopped")
+    follow_or_cancel(job, bar, on_progress=show_progress)  # Stop interrupts this run, which cancels the job
     stop_box.empty()
     bar.empty()
     if job.state == jobs.DONE:

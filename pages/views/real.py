@@ -20,7 +20,7 @@ from pages import (
     url_notices,
 )
 from pages.branch_ui import branches, edit_panel, run_picker
-from pages.jobs_ui import follow, job_queue, session_id
+from pages.jobs_ui import follow, follow_or_cancel, job_queue, session_id
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
@@ -167,11 +167,7 @@ def branch_real(lm, run, k: int, edits, seed: int):
             step, steps = job.progress
             box.progress(step / steps, text=f"branch: step {step} / {steps}")
 
-    try:
-        follow(job, box, on_progress=show_progress)
-    finally:
-        if not job.finished:  # this run was interrupted (another click, a closed tab): nobody waits for it
-            job.cancel("interrupted")
+    follow_or_cancel(job, box, on_progress=show_progress)
     box.empty()
     if job.state == jobs.DONE:
         return job.result
