@@ -51,7 +51,7 @@ def cpu_seconds(pid: int) -> float:
 
 def store_alone(n: int, data_dir: str) -> float:
     """N threads answering at once on the store itself: seconds until all are written."""
-    from dlm_core.poll import SQLitePollStore
+    from dlm_core.classroom.poll import SQLitePollStore
 
     store = SQLitePollStore(Path(data_dir) / "store-alone.sqlite3")
     code = store.open_room("q", "Which?", CHOICES)

@@ -20,8 +20,8 @@ import argparse
 import torch
 from sampler_overhead import paired_times, report
 
-from dlm_core import hf_adapter
-from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.variants import hf_adapter
 
 TARGET = 1.10
 

@@ -20,9 +20,10 @@ import time
 
 import torch
 
-from dlm_core import masked, training
-from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.studies import training
 from dlm_core.toy_language import MASK_ID, L
+from dlm_core.variants import masked
 
 TARGET = 1.05
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}

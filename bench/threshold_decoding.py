@@ -36,8 +36,8 @@ TARGET = 0.5
 
 
 def toy_part(n: int) -> None:
-    from dlm_core import parallel_decoding as P
-    from dlm_core import training
+    from dlm_core.studies import threshold_decoding as P
+    from dlm_core.studies import training
 
     model = training.load_checkpoint(training.default_checkpoint("masked"))[0]
     settings = P.StudySettings(n_samples=n)
@@ -72,9 +72,9 @@ def pseudo_log_likelihood(lm, ids: list[int], lo: int, hi: int, chunk: int = 16)
 
 
 def real_part(prompts: int, gen_length: int, thresholds: list[float], repeat: int) -> None:
-    from dlm_core import hf_adapter
-    from dlm_core.masked_sampler import MaskedSamplerConfig
-    from dlm_core.parallel_decoding import forward_passes
+    from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+    from dlm_core.studies.threshold_decoding import forward_passes
+    from dlm_core.variants import hf_adapter
 
     torch.set_num_threads(1)
     lm = hf_adapter.load()

@@ -26,10 +26,10 @@ import time
 
 import torch
 
-from dlm_core import training
-from dlm_core.evaluate import EvalSettings
+from dlm_core.studies import training
 from dlm_core.toy_language import entropy_bits_per_unit
-from dlm_core.variants import get
+from dlm_core.variants.evaluate import EvalSettings
+from dlm_core.variants.registry import get
 
 TARGETS = {"masked": 1.003, "uniform": 1.010, "gaussian": 1.020}  # NELBO / H
 TARGET_S = 20.0  # training wall time, one thread

@@ -12,13 +12,13 @@ import time
 
 import torch
 
-from . import training
-from .evaluate import EvalSettings
-from .hf_adapter import ModelLoadError
-from .masked_sampler import ALL_STRATEGIES, STRATEGIES
-from .schedules import SCHEDULES
-from .toy_language import decode
-from .variants import VARIANTS, get
+from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, STRATEGIES
+from dlm_core.schedules import SCHEDULES
+from dlm_core.studies import training
+from dlm_core.toy_language import decode
+from dlm_core.variants.evaluate import EvalSettings
+from dlm_core.variants.hf_adapter import ModelLoadError
+from dlm_core.variants.registry import VARIANTS, get
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -98,8 +98,8 @@ def cmd_eval(a) -> int:
 
 
 def cmd_generate(a) -> int:
-    from . import hf_adapter
-    from .masked_sampler import MaskedSamplerConfig
+    from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+    from dlm_core.variants import hf_adapter
 
     if a.trust_remote_code:
         print(f"warning: {hf_adapter.REMOTE_CODE_WARNING}", file=sys.stderr)
@@ -120,7 +120,7 @@ def cmd_generate(a) -> int:
 
 
 def cmd_compare(a) -> int:
-    from . import compare
+    from dlm_core.studies import compare
 
     settings = compare.CompareSettings.quick() if a.quick else compare.CompareSettings()
 
@@ -139,24 +139,24 @@ def cmd_compare(a) -> int:
 
 
 def cmd_infill(a) -> int:
-    """Fill the free positions given the pins, against the language's exact conditional (dlm_core/infill.py)."""
-    from . import infill
+    """Fill the free positions given the pins, against the language's exact conditional (dlm_core/studies/infill.py)."""
+    from dlm_core.studies import infill, infill_run
 
     pins = infill.parse_pins(a.pin or [])  # positions from 1, units by name
     given = {"strategy": a.strategy, "temperature": a.temperature, "block_length": a.block_length,
              "schedule": a.schedule, "remask_eta": a.eta, "clamp": a.clamp or None}
     if a.all:  # every variant and masked strategy, each at its default steps: the page's table
-        results = infill.infill_by_variant(lambda v: load_toy(v, None)[0], pins, a.n, a.seed)
+        results = infill_run.infill_by_variant(lambda v: load_toy(v, None)[0], pins, a.n, a.seed)
     else:
-        settings = infill.InfillSettings.make(a.variant, pins, a.steps, a.n, a.seed,
+        settings = infill_run.InfillSettings.make(a.variant, pins, a.steps, a.n, a.seed,
                                               **{k: v for k, v in given.items() if v is not None})
         infill.language_conditional(pins)  # impossible pins: say so before loading anything
-        results = [infill.run_infill(load_toy(a.variant, a.checkpoint)[0], settings)]
+        results = [infill_run.run_infill(load_toy(a.variant, a.checkpoint)[0], settings)]
     if a.json:
         out = [r.to_dict() for r in results]
         print(json.dumps(out if a.all else out[0]))
     else:
-        print("\n\n".join(infill.format_result(r) for r in results))
+        print("\n\n".join(infill_run.format_result(r) for r in results))
     return 0
 
 
@@ -165,7 +165,7 @@ def cmd_order_study(a) -> int:
     import shlex
     from pathlib import Path
 
-    from . import order_study
+    from dlm_core.studies import order_measures, order_study
 
     out = Path(a.out) if a.out else None
     if out is not None and (out.is_dir() or not out.parent.is_dir()):  # fail before minutes of work
@@ -174,10 +174,11 @@ def cmd_order_study(a) -> int:
     argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--model", a.model] if a.model else []) + (
         ["--out", a.out] if a.out else [])
     command = shlex.join(["python", "-m", "dlm_core", "order-study", *argv])
-    settings = (order_study.OrderStudySettings.quick if a.quick else order_study.OrderStudySettings)(command=command)
+    settings_class = order_measures.OrderStudySettings
+    settings = (settings_class.quick if a.quick else settings_class)(command=command)
     lm = None
     if a.model:
-        from . import hf_adapter
+        from dlm_core.variants import hf_adapter
 
         lm = hf_adapter.load(a.model)
 

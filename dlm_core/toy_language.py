@@ -31,7 +31,6 @@ NOUN_IDS = frozenset(ID[n] for n in NOUNS)
 REASONS = ("valid", "padding", "agreement", "predicate_number", "other")
 
 EXAMPLES = ("dog s are our friend s", "our dog s are your s", "your cat is our friend [PAD]")
-AGREEMENT_EXAMPLE = "our dog are your s"
 
 
 def _uniform(options):

@@ -89,7 +89,7 @@ def url_notices(where=None) -> None:
 def show_html(markup, where=None) -> None:
     """The only place the app draws HTML: `dlm_core.safe_html.Markup`, whose every value was escaped.
     Anything else is refused, so no text from a user, a model, a file or a URL becomes live HTML."""
-    from dlm_core.safe_html import Markup
+    from dlm_core.render.safe_html import Markup
 
     if not isinstance(markup, Markup):
         raise TypeError("show_html draws only dlm_core.safe_html.Markup (build it with html_of)")
@@ -116,7 +116,7 @@ def to_query(keys) -> None:
 
 @st.cache_resource(show_spinner="Loading the shipped checkpoint ...")
 def _shipped_model(variant: str):
-    from dlm_core import training
+    from dlm_core.studies import training
 
     return training.load_checkpoint(training.default_checkpoint(variant))[0]
 
@@ -125,7 +125,7 @@ def shipped_model(variant: str):
     """The shipped toy model of a variant: loaded once per server and shared by every session. A
     missing or broken checkpoint stops the page with a message naming the file and how to restore it
     (every page that does not need it keeps working)."""
-    from dlm_core import training
+    from dlm_core.studies import training
 
     try:
         return _shipped_model(variant)
@@ -158,7 +158,7 @@ def add_session_model(label: str, variant: str, model) -> None:
 def variant_picker(key: str, steps_key: str | None = None):
     """A selectbox over the registered variants, kept in the URL under `key`; returns the Variant.
     Switching variant sets `steps_key` (if given) to the new variant's own default number of steps."""
-    from dlm_core.variants import VARIANTS
+    from dlm_core.variants.registry import VARIANTS
 
     def _switched():
         if steps_key:
@@ -173,7 +173,7 @@ def sampler_controls(config_class) -> tuple[dict, list[str]]:
     """Draw the options a sampler config declares (dlm_core.sampler.option), each kept in the
     URL under its short name. Returns (the options for the sampler, the URL keys used).
     A setting that does not apply (Option.when) is drawn disabled and passes its off value."""
-    from dlm_core.sampler import UNSET, option_active
+    from dlm_core.sampling.sampler import UNSET, option_active
 
     declared = config_class.options()
     values, keys = {}, []
@@ -209,7 +209,7 @@ _PLAYER = {}
 def _player_component():
     """The browser player (assets/player), registered once per server."""
     if "renderer" not in _PLAYER:
-        from dlm_core.exports_html import player_assets
+        from dlm_core.render.exports_html import player_assets
 
         js, css = player_assets()
         _PLAYER["renderer"] = st.components.v2.component("dlm_stage", js=js, css=css)
@@ -236,8 +236,8 @@ def stage(data: dict, key: str) -> int:
 def export_buttons(traj, k: int, name: str) -> None:
     """Downloads for slides, from any trajectory: GIF of the stage, standalone HTML player, PNG of
     step k, JSON. The files are made when a button is pressed."""
-    from dlm_core import exports
-    from dlm_core.exports_html import standalone_html
+    from dlm_core.render import exports
+    from dlm_core.render.exports_html import standalone_html
 
     st.caption("Export for slides: the animation (GIF), a player that works offline (HTML), this step (PNG), "
                "or the data (JSON, which opens again here).")
@@ -288,7 +288,7 @@ def glossary_popover(terms, where=None) -> None:
     """'Words on this page': the plain-language definition (dlm_core.glossary) of each term given, one
     click away, in `where` (a container; default: here). The definitions are escaped: drawn as text,
     never as links, HTML or formatting. A term missing from the glossary is an error."""
-    from dlm_core.glossary import definitions
+    from dlm_core.classroom.glossary import definitions
 
     entries = definitions(terms)
     with (where or st).popover(GLOSSARY_LABEL, icon=":material/help:",

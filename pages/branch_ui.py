@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from dlm_core.branching import MAX_BRANCHES, Edits, parent_pins
+from dlm_core.sampling.branching import MAX_BRANCHES, Edits, parent_pins
 from dlm_core.trajectory import Trajectory
 from pages import md_escape
 

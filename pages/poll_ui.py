@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import streamlit as st
 
-from dlm_core import poll
-from dlm_core.safe_html import Markup, html_of, join
+from dlm_core.classroom import poll
+from dlm_core.render.safe_html import Markup, html_of, join
 from pages import from_query, md_escape, show_html
 
 ROOM, HOST = "room", "host"  # the URL keys (and session_state keys, via from_query)

@@ -10,8 +10,8 @@ import argparse
 
 import torch
 
-from dlm_core import hf_adapter
-from dlm_core.masked_sampler import MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+from dlm_core.variants import hf_adapter
 
 PROMPTS = ("to be or not to be, that is the", "my lord, the king", "o, what a", "i pray you, sir,",
            "the night is")

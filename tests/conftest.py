@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def masked_model():
-    from dlm_core import training
+    from dlm_core.studies import training
 
     model, meta = training.load_checkpoint(training.default_checkpoint("masked"))
     return model

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlm_core.gaussian import GAMMA0, GAMMA1, GaussianDenoiser, alpha_sigma, gamma_of
 from dlm_core.toy_language import V, support_arrays
+from dlm_core.variants.gaussian import GAMMA0, GAMMA1, GaussianDenoiser, alpha_sigma, gamma_of
 
 
 class OracleDenoiser(nn.Module):

@@ -11,7 +11,8 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from tiny_models import make_bert, make_gpt2, make_remote_code
 
-from dlm_core import cli, training
+from dlm_core import cli
+from dlm_core.studies import training
 from dlm_core.trajectory import Trajectory
 
 APP = str(ROOT / "app.py")
@@ -210,7 +211,7 @@ def test_a_file_that_is_not_a_trajectory_is_refused(text, words):
 
 
 def test_a_branch_field_that_does_not_fit_is_refused():
-    from dlm_core.variants import VARIANTS
+    from dlm_core.variants.registry import VARIANTS
 
     v = VARIANTS["masked"]
     d = v.trajectory(training.load_checkpoint(training.default_checkpoint("masked"))[0], 6, 0).to_dict()

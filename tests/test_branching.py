@@ -4,14 +4,14 @@ import pytest
 import torch
 from tiny_models import make_bert
 
-from dlm_core import hf_adapter as H
-from dlm_core import training
-from dlm_core.branching import Edits, describe
-from dlm_core.figures import display_tokens
-from dlm_core.masked_sampler import MaskedSamplerConfig
+from dlm_core.render.cells import display_tokens
+from dlm_core.sampling.branching import Edits, describe
+from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+from dlm_core.studies import training
 from dlm_core.toy_language import ID, MASK_ID
 from dlm_core.trajectory import Trajectory
-from dlm_core.variants import VARIANTS
+from dlm_core.variants import hf_adapter as H
+from dlm_core.variants.registry import VARIANTS
 
 NAMES = list(VARIANTS)
 

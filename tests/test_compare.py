@@ -7,7 +7,7 @@ import math
 import pytest
 from conftest import run_cli
 
-from dlm_core import compare
+from dlm_core.studies import compare
 
 
 @pytest.fixture(scope="module")

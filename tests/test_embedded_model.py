@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from dlm_core import hf_adapter as H
-from dlm_core.masked_sampler import MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+from dlm_core.variants import hf_adapter as H
 
 MODEL = H.EMBEDDED
 

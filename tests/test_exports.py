@@ -7,9 +7,10 @@ import random
 import pytest
 from PIL import Image
 
-from dlm_core import exports, figures, training
+from dlm_core.render import cells, exports, palette
+from dlm_core.studies import training
 from dlm_core.trajectory import StepRecord, Trajectory
-from dlm_core.variants import VARIANTS
+from dlm_core.variants.registry import VARIANTS
 
 STEPS = {"masked": 6, "uniform": 12, "gaussian": 24}
 
@@ -71,7 +72,7 @@ def assert_chips_show_states(image, layout, states):
     """Every chip shows its state's fill: at the middle of its left padding, and as its most common colour."""
     assert image.size == layout.size
     for i, state in enumerate(states):
-        fill = rgb(figures.STATES[state][0])
+        fill = rgb(palette.STATES[state][0])
         assert image.getpixel(layout.fill_points[i]) == fill, (i, state)
         counts = image.crop(layout.chip_boxes[i]).getcolors(maxcolors=1 << 16)
         assert max(counts)[1] == fill, (i, state)
@@ -90,14 +91,14 @@ def test_the_gif_has_one_frame_per_step_with_the_asked_durations(traj):
 
 def test_every_gif_frame_shows_that_steps_states(traj):
     """The GIF stores only what changed between frames; decoded, frame k still shows step k."""
-    layout, states = exports.stage_layout(traj), figures.cell_states(traj)
+    layout, states = exports.stage_layout(traj), cells.cell_states(traj)
     frames, _ = gif_frames(exports.trajectory_gif(traj))
     for k, (_, _, image) in enumerate(frames):
         assert_chips_show_states(image, layout, states[k])
 
 
 def test_the_png_of_a_step_shows_its_chips_and_grid(traj):
-    layout, states = exports.stage_layout(traj), figures.cell_states(traj)
+    layout, states = exports.stage_layout(traj), cells.cell_states(traj)
     T = traj.n_steps
     assert len(layout.chip_boxes) == traj.length and len(layout.col_edges) == T + 2
     for k in (0, T // 2, T):
@@ -109,7 +110,7 @@ def test_the_png_of_a_step_shows_its_chips_and_grid(traj):
             for i in range(traj.length):
                 x0, y0, x1, y1 = layout.cell_box(i, col)
                 point = (x0 + max(1, (x1 - x0) // 5), y0 + max(1, (y1 - y0) // 5))  # clear of text and outlines
-                expected = figures.STATES[states[col][i]][0] if col <= k else exports.WHITE
+                expected = palette.STATES[states[col][i]][0] if col <= k else exports.WHITE
                 assert image.getpixel(point) == rgb(expected), (k, col, i)
 
 
@@ -121,7 +122,7 @@ def test_frames_of_one_trajectory_share_one_size(traj):
 
 def test_a_masked_run_starts_with_six_masks_and_ends_with_none(masked_traj):
     layout, T = exports.stage_layout(masked_traj), masked_traj.n_steps
-    mask_fill = rgb(figures.STATES["mask"][0])
+    mask_fill = rgb(palette.STATES["mask"][0])
     first, last = exports.stage_frame(masked_traj, 0), exports.stage_frame(masked_traj, T)
     assert [first.getpixel(p) for p in layout.fill_points] == [mask_fill] * 6
     assert all(last.getpixel(p) != mask_fill for p in layout.fill_points)
@@ -135,12 +136,12 @@ def test_pinned_positions_get_a_black_outline(masked_traj):
     pinned = dataclasses.replace(masked_traj, fixed=[2])
     layout = exports.stage_layout(pinned)
     image = exports.stage_frame(pinned, pinned.n_steps)
-    black = rgb(figures.PROMPT_OUTLINE)
+    black = rgb(palette.PROMPT_OUTLINE)
     for i, (x0, y0, _x1, y1) in enumerate(layout.chip_boxes):
         assert (image.getpixel((x0 + 1, (y0 + y1) // 2)) == black) == (i == 2), i
     legend = [state for state, _ in layout.legend_boxes]
-    assert legend == figures.legend_states(pinned) + ["pinned"]
-    assert [state for state, _ in exports.stage_layout(masked_traj).legend_boxes] == figures.legend_states(
+    assert legend == cells.legend_states(pinned) + ["pinned"]
+    assert [state for state, _ in exports.stage_layout(masked_traj).legend_boxes] == cells.legend_states(
         masked_traj)
 
 
@@ -161,12 +162,12 @@ def test_a_real_model_trajectory_stays_within_bounds():
     x0, y0, x1, y1 = layout.grid_box
     assert x1 <= layout.width and y1 - y0 <= exports.MAX_GRID_H and layout.cell_font == 0
     assert all(0 <= b[0] < b[2] <= layout.width and b[3] <= y0 for b in layout.chip_boxes)
-    states = figures.cell_states(traj)
+    states = cells.cell_states(traj)
     for k in (0, 17, traj.n_steps):
         image = exports.stage_frame(traj, k)
         assert image.size == layout.size
         assert_chips_show_states(image, layout, states[k])
-    black = rgb(figures.PROMPT_OUTLINE)
+    black = rgb(palette.PROMPT_OUTLINE)
     assert all(image.getpixel((b[0] + 1, (b[1] + b[3]) // 2)) == black for b in layout.chip_boxes[:20])
     frames, _ = gif_frames(exports.trajectory_gif(traj))
     assert len(frames) == traj.n_steps + 1

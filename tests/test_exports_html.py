@@ -3,9 +3,9 @@
 import pytest
 from browser_util import STAGE
 
-from dlm_core import training
-from dlm_core.exports_html import standalone_html
-from dlm_core.variants import VARIANTS
+from dlm_core.render.exports_html import standalone_html
+from dlm_core.studies import training
+from dlm_core.variants.registry import VARIANTS
 
 pytestmark = pytest.mark.browser
 

@@ -15,8 +15,11 @@ import torch
 from oracles import OracleDenoiser
 from torch import nn
 
-from dlm_core import gaussian, toy_language, training
+from dlm_core import toy_language
+from dlm_core.studies import training
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import gaussian, gaussian_bound
+from dlm_core.variants.evaluate import EvalSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 H = toy_language.entropy_bits_per_unit()
@@ -63,7 +66,7 @@ class IndependentPositions(nn.Module):
 def test_oracle_bound_matches_entropy():
     e = gaussian.embedding_table()
     oracle = OracleDenoiser(e)
-    r = gaussian.nelbo_terms(oracle, n_t=600, generator=torch.Generator().manual_seed(1), chunk=4096)
+    r = gaussian_bound.nelbo_terms(oracle, n_t=600, generator=torch.Generator().manual_seed(1), chunk=4096)
     se = r["stderr"]
     assert 0 < se < 0.01 * H  # a real check: the error bar is small against H
     # E[bound] = H + KL(q(z_1) || N(0, I)), and that KL is at most the prior term
@@ -76,7 +79,7 @@ def test_bound_sees_missing_context():
     """The same estimator on a denoiser that ignores the other positions is far above H."""
     e = gaussian.embedding_table()
     indep = IndependentPositions(e, gaussian.GAMMA0, gaussian.GAMMA1)
-    r = gaussian.nelbo_terms(indep, n_t=200, generator=torch.Generator().manual_seed(2), chunk=4096)
+    r = gaussian_bound.nelbo_terms(indep, n_t=200, generator=torch.Generator().manual_seed(2), chunk=4096)
     assert r["nelbo"] > H + 10 * r["stderr"]
     assert r["nelbo"] > 1.1 * H
 
@@ -87,7 +90,7 @@ def test_prior_term_matches_closed_form():
     d = e.shape[1]
     # KL(N(a m, s^2 I) || N(0, I)) per position, m of unit norm
     kl_pos = 0.5 * (a1**2 + d * (s1**2 - 1 - math.log(s1**2)))
-    r = gaussian.nelbo_terms(OracleDenoiser(e.float()), n_t=2, n_rec=2)
+    r = gaussian_bound.nelbo_terms(OracleDenoiser(e.float()), n_t=2, n_rec=2)
     assert r["prior"] == pytest.approx(toy_language.L * kl_pos / gaussian.BITS, rel=1e-6)
 
 
@@ -190,7 +193,7 @@ def test_checkpoint_carries_table_and_schedule(shipped):
 
 def test_checkpoint_bound(shipped):
     model, _ = shipped
-    nelbo, se = gaussian.nelbo_estimate(model, n_t=200, generator=torch.Generator().manual_seed(3))
+    nelbo, se = gaussian.VARIANT.nelbo(model, EvalSettings(n_t=200, seed=3))
     assert se < 0.02 * H
     assert nelbo <= 1.02 * H + 3 * se, (nelbo, se, H)  # its training target
     assert nelbo >= H - 3 * se, (nelbo, se, H)

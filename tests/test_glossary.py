@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 from test_pages import APP, open_page
 
-from dlm_core.glossary import FORMS, GLOSSARY, definitions, terms_in, verdict_words
+from dlm_core.classroom.glossary import definitions, terms_in, verdict_words
+from dlm_core.classroom.glossary_terms import FORMS, GLOSSARY
 from pages import GLOSSARY_LABEL, md_escape
 
 # The jargon the pages show, written as they write it (found by reading every page and its "How?").

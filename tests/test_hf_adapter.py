@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from conftest import run_cli
 from tiny_models import make_bert, make_gpt2, make_modernbert, make_remote_code
 
-from dlm_core import hf_adapter as H
-from dlm_core.masked_sampler import MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import hf_adapter as H
 
 
 @pytest.fixture(scope="module")

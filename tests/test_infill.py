@@ -18,9 +18,10 @@ import pytest
 from conftest import oracle_log_probs, run_cli
 from oracles import chi2_pvalue
 
-from dlm_core import infill, masked
+from dlm_core.studies import infill, infill_run
 from dlm_core.toy_language import ID, L, decode, support, support_arrays, true_conditionals
-from dlm_core.variants import VARIANTS
+from dlm_core.variants import masked
+from dlm_core.variants.registry import VARIANTS
 
 # possible pin patterns (1-based positions): none, one, two apart, first and last, two adjacent, the predicate
 PATTERNS = [{}, {1: "our"}, {3: "is"}, {1: "we", 6: "[PAD]"}, {2: "dog", 3: "s"}, {4: "are", 5: "your"}]
@@ -214,8 +215,8 @@ def test_the_check_has_power_a_confidence_sampler_fails_it(masked_model):
 
 
 def test_run_infill_numbers_agree_with_their_definitions(masked_model):
-    s = infill.InfillSettings.make("masked", pins0({1: "our", 3: "is"}), n=3000, seed=1)
-    r = infill.run_infill(masked_model, s)
+    s = infill_run.InfillSettings.make("masked", pins0({1: "our", 3: "is"}), n=3000, seed=1)
+    r = infill_run.run_infill(masked_model, s)
     assert r.steps == 4 and r.exact is not None and not r.exact_why_not and r.conditional_size == 36
     cond = infill.language_conditional(s.pin_dict)
     assert abs(sum(row.count for row in r.rows) - 3000) == 0
@@ -228,9 +229,9 @@ def test_run_infill_numbers_agree_with_their_definitions(masked_model):
     assert r.exact.forward_kl_bits > 0 and r.exact.kl_valid_bits > 0 and len(cond) == 36
     # settings the exact infill does not describe say why
     for opts, why in [({"strategy": "margin"}, "strategy margin"), ({"temperature": 0.5}, "temperature 0.5")]:
-        assert why in infill.InfillSettings.make("masked", s.pin_dict, **opts).exact_why_not()
-    assert "T = 3" in infill.InfillSettings.make("masked", s.pin_dict, 3).exact_why_not()
-    assert "masked variant only" in infill.InfillSettings.make("uniform", s.pin_dict).exact_why_not()
+        assert why in infill_run.InfillSettings.make("masked", s.pin_dict, **opts).exact_why_not()
+    assert "T = 3" in infill_run.InfillSettings.make("masked", s.pin_dict, 3).exact_why_not()
+    assert "masked variant only" in infill_run.InfillSettings.make("uniform", s.pin_dict).exact_why_not()
 
 
 # ---------------------------------------------------------------------------- the pins hold
@@ -248,7 +249,7 @@ def _all_samplers():
 
 @pytest.mark.parametrize("pattern", [{1: "our", 3: "is"}, {1: "we", 6: "[PAD]"}], ids=str)
 def test_a_pinned_position_never_changes_in_any_variant(pattern):
-    from dlm_core import training
+    from dlm_core.studies import training
 
     pins = pins0(pattern)
     for name, opts in _all_samplers():
@@ -277,7 +278,7 @@ def test_cli_json_equals_the_library(masked_model):
     p = run_cli("infill", "--variant", "masked", "--pin", "1=our", "--pin", "3=is", "--n", "1000", "--seed", "3",
                 "--json")
     cli = json.loads(p.stdout)
-    lib = infill.run_infill(masked_model, infill.InfillSettings.make("masked", pins0({1: "our", 3: "is"}),
+    lib = infill_run.run_infill(masked_model, infill_run.InfillSettings.make("masked", pins0({1: "our", 3: "is"}),
                                                                       n=1000, seed=3)).to_dict()
     _same_numbers(cli, lib)
     assert cli["exact"]["tv"] > 0 and cli["settings"]["options"] == {"strategy": "random"}
@@ -285,13 +286,13 @@ def test_cli_json_equals_the_library(masked_model):
 
 def test_the_command_the_page_shows_reproduces_its_numbers():
     """Settings as the page's controls give them (every option drawn), the command built from them, run."""
-    from dlm_core import training
+    from dlm_core.studies import training
 
     for variant, opts in [("masked", {"strategy": "margin", "temperature": 0.7000000000000001, "block_length": 6,
                                       "schedule": "linear", "remask_eta": 0.0}),
                           ("gaussian", {"clamp": True})]:
-        s = infill.InfillSettings.make(variant, pins0({1: "we", 6: "[PAD]"}), None, 400, 7, **opts)
-        lib = infill.run_infill(training.load_checkpoint(training.default_checkpoint(variant))[0], s).to_dict()
+        s = infill_run.InfillSettings.make(variant, pins0({1: "we", 6: "[PAD]"}), None, 400, 7, **opts)
+        lib = infill_run.run_infill(training.load_checkpoint(training.default_checkpoint(variant))[0], s).to_dict()
         args = shlex.split(s.command())
         assert args[:4] == ["python", "-m", "dlm_core", "infill"] and "6=[PAD]" in args
         _same_numbers(json.loads(run_cli(*args[3:], "--json").stdout), lib)
@@ -326,8 +327,8 @@ def test_the_page_shows_the_library_numbers_for_pins_from_the_link(masked_model)
     at = open_infill({"pins": "1:our,3:is"})
     assert [at.selectbox(key=f"pin{i}").value for i in range(1, L + 1)] == ["our", "free", "is", "free", "free",
                                                                             "free"]
-    s = infill.InfillSettings.make("masked", pins0({1: "our", 3: "is"}), None, 2000, 0)  # the page's defaults
-    r = infill.run_infill(masked_model, s)
+    s = infill_run.InfillSettings.make("masked", pins0({1: "our", 3: "is"}), None, 2000, 0)  # the page's defaults
+    r = infill_run.run_infill(masked_model, s)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["TV (sampled)"] == f"{r.sampled.tv:.4f} ± {r.sampled.tv_se:.4f}"
     assert metrics["TV (exact)"] == f"{r.exact.tv:.4f}"
@@ -338,17 +339,17 @@ def test_the_page_shows_the_library_numbers_for_pins_from_the_link(masked_model)
     assert len(at.get("plotly_chart")) == 1 and not at.warning
     assert at.query_params["pins"] in ("1:our,3:is", ["1:our,3:is"])
     at.selectbox(key="pin3").set_value("free").run()  # freeing a position: new numbers, and the link follows
-    r1 = infill.run_infill(masked_model, infill.InfillSettings.make("masked", pins0({1: "our"}), None, 2000, 0))
+    r1 = infill_run.run_infill(masked_model, infill_run.InfillSettings.make("masked", pins0({1: "our"}), None, 2000, 0))
     assert not at.exception and at.query_params["pins"] in ("1:our", ["1:our"])
     assert {m.label: m.value for m in at.metric}["TV (exact)"] == f"{r1.exact.tv:.4f}" != f"{r.exact.tv:.4f}"
 
 
 def test_the_page_for_another_variant_and_the_table_over_all(masked_model):
     at = open_infill({"variant": "uniform", "pins": "1:we,6:[PAD]", "n": "200", "seed": "4"})
-    s = infill.InfillSettings.make("uniform", pins0({1: "we", 6: "[PAD]"}), None, 200, 4)
-    from dlm_core import training
+    s = infill_run.InfillSettings.make("uniform", pins0({1: "we", 6: "[PAD]"}), None, 200, 4)
+    from dlm_core.studies import training
 
-    r = infill.run_infill(training.load_checkpoint(training.default_checkpoint("uniform"))[0], s)
+    r = infill_run.run_infill(training.load_checkpoint(training.default_checkpoint("uniform"))[0], s)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["TV (sampled)"] == f"{r.sampled.tv:.4f} ± {r.sampled.tv_se:.4f}" and "TV (exact)" not in metrics
     assert any("masked variant only" in c.value for c in at.caption)
@@ -376,7 +377,7 @@ def test_a_malformed_link_is_said_and_falls_back():
 def test_every_term_on_the_page_is_offered_and_every_figure_has_a_caption():
     from test_glossary import _blocks, _offered, _popover, page_text
 
-    from dlm_core.glossary import terms_in
+    from dlm_core.classroom.glossary import terms_in
 
     for query in [{"pins": "1:our,3:is"}, {"variant": "gaussian", "pins": "2:dog"}]:
         at = open_infill(query)

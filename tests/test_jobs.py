@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from dlm_core import jobs
-from dlm_core.jobs import JobQueue
+from dlm_core.classroom import jobs
+from dlm_core.classroom.jobs import JobQueue
 
 
 @pytest.fixture
@@ -224,7 +224,7 @@ def test_finished_jobs_are_not_kept_by_the_queue(queue):
 
 @pytest.mark.parametrize("in_worker_process", [True, False])
 def test_a_training_in_the_queue_can_be_stopped_waiting_or_running(queue, in_worker_process):
-    from dlm_core import training
+    from dlm_core.studies import training
 
     q = queue(workers=1)
     first = training.TrainingJob(training.default_config("masked", steps=5000), eval_every=1000, queue=q,
@@ -244,8 +244,8 @@ def test_a_training_in_the_queue_can_be_stopped_waiting_or_running(queue, in_wor
 
 
 def test_a_long_generation_is_cancelled_within_a_few_steps(queue):
-    from dlm_core import hf_adapter
-    from dlm_core.masked_sampler import MaskedSamplerConfig
+    from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+    from dlm_core.variants import hf_adapter
 
     lm = hf_adapter.load(None)
     q = queue(workers=1)
@@ -277,10 +277,10 @@ def die(send, cancelled, code: int):
 
 def test_a_failure_in_a_worker_process_is_reported_not_lost(queue):
     q = queue(workers=1)
-    bad = q.submit(lambda job: job.run_in_process("dlm_core.training:train_in_worker",
+    bad = q.submit(lambda job: job.run_in_process("dlm_core.studies.training:train_in_worker",
                                                   {"config": {"steps": 0}, "eval_every": 1}))
     crash = q.submit(lambda job: job.run_in_process("test_jobs:die", {"code": 3}))  # the process dies
-    after = q.submit(lambda job: job.run_in_process("dlm_core.training:train_in_worker",
+    after = q.submit(lambda job: job.run_in_process("dlm_core.studies.training:train_in_worker",
                                                     {"config": {"steps": 3}, "eval_every": 3}))
     assert bad.wait(120) and crash.wait(60) and after.wait(120)
     assert bad.state == jobs.FAILED and bad.error == "ValueError: training needs at least 1 step"
@@ -337,8 +337,8 @@ def test_a_real_page_branch_runs_in_the_queue():
 
     from conftest import generate_on_the_real_page
 
-    from dlm_core import hf_adapter
-    from dlm_core.branching import Edits
+    from dlm_core.sampling.branching import Edits
+    from dlm_core.variants import hf_adapter
 
     at = generate_on_the_real_page(str(Path(__file__).resolve().parent.parent / "app.py"))
     parent = at.session_state["real_traj"]

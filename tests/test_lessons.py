@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dlm_core import questions, training
-from dlm_core.lessons import LESSONS
+from dlm_core.classroom import questions
+from dlm_core.classroom.lessons import LESSONS
+from dlm_core.studies import training
+from dlm_core.variants.registry import VARIANTS
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -22,18 +24,33 @@ def test_lessons_are_short_and_name_real_questions():
             assert 1 <= len(sentences) <= 3, st.text
 
 
+def shipped_models() -> dict:
+    """The shipped toy models, by variant."""
+    return {name: training.load_checkpoint(training.default_checkpoint(name))[0] for name in VARIANTS}
+
+
+def check_answers(models: dict) -> dict:
+    """Every question's answer for these models (each index within its choices)."""
+    out = {}
+    for q in questions.QUESTIONS.values():
+        a = q.answer(models)
+        assert 0 <= a.index < len(q.choices), (q.id, a.index)
+        out[q.id] = a
+    return out
+
+
 @pytest.fixture(scope="module")
 def shipped():
-    return questions.shipped_models()
+    return shipped_models()
 
 
 def test_answers_follow_the_checkpoint(shipped):
-    answers = questions.check_answers(shipped)
+    answers = check_answers(shipped)
     assert answers["ar-next"].index == 4  # after "dog s" the verb is always "are": exact
     # a masked model trained for a few steps instead of the shipped one
     cfg = training.default_config("masked", steps=30, seed=1)
     weak = dict(shipped, masked=training.train(cfg).model)
-    weak_answers = questions.check_answers(weak)  # still one of each question's choices
+    weak_answers = check_answers(weak)  # still one of each question's choices
     changed = [k for k in answers if answers[k].index != weak_answers[k].index or answers[k].why != weak_answers[k].why]
     assert {"first-commit", "valid-T6", "nelbo-gap"} & set(changed), changed
     assert weak_answers["nelbo-gap"].index > answers["nelbo-gap"].index  # a weak model is further from H
@@ -66,7 +83,7 @@ def test_predict_then_reveal():
     assert reveal.disabled  # no answer before a guess
     at.radio(key="guess-valid-T1").set_value(3).run()
     next(b for b in at.button if b.key == "reveal-valid-T1").click().run()
-    right = q.answer(questions.shipped_models())
+    right = q.answer(shipped_models())
     shown = [m.value for m in [*at.success, *at.info]]
     assert any(right.why in m for m in shown), shown
     assert any(q.choices[right.index] in m for m in shown) or right.index == 3
@@ -87,7 +104,7 @@ def test_a_lesson_question_can_be_put_to_the_class(tmp_path, monkeypatch):
     assert not at.exception
     next(b for b in at.button if b.key == "lesson_poll_open_ar-next").click().run()
     assert not at.exception
-    from dlm_core.poll import SQLitePollStore
+    from dlm_core.classroom.poll import SQLitePollStore
 
     code = at.query_params["room"]
     code = code[0] if isinstance(code, list) else code

@@ -3,7 +3,7 @@
 import pytest
 from browser_util import SHOTS, STAGE, page_text, stage_state, wait_idle, wait_stage
 
-from dlm_core.lessons import LESSONS
+from dlm_core.classroom.lessons import LESSONS
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from conftest import run_cli
 
-from dlm_core import masked, training
 from dlm_core import toy_language as T
+from dlm_core.studies import training
+from dlm_core.variants import masked
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import pytest
 import torch
 from conftest import oracle_log_probs
 
-from dlm_core import masked, schedules
+from dlm_core import schedules
 from dlm_core import toy_language as T
-from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig
+from dlm_core.variants import masked
 
 SA = T.support_arrays()
 

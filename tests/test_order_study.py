@@ -13,9 +13,11 @@ import pytest
 from conftest import ROOT, run_cli
 from streamlit.testing.v1 import AppTest
 
-from dlm_core import order_study as O
 from dlm_core import toy_language as TL
-from dlm_core.masked_sampler import SCORES, STRATEGIES, spread_counts
+from dlm_core.sampling.masked_sampler import SCORES, STRATEGIES, spread_counts
+from dlm_core.studies import order_measures as OM
+from dlm_core.studies import order_real as OR
+from dlm_core.studies import order_study as O
 from pages import md_escape
 
 APP = str(ROOT / "app.py")
@@ -48,11 +50,11 @@ def test_tau_b_matches_the_pair_count_with_and_without_ties():
     ties = np.concatenate([rng.integers(1, 4, size=(200, 6)), np.ones((1, 6), dtype=int), np.arange(6, 0, -1)[None]])
     orders = np.array([rng.permutation(8) + 1 for _ in range(50)])  # one position per step: no ties
     for rows in (ties, orders):
-        got = O.kendall_tau_b(rows)
+        got = OM.kendall_tau_b(rows)
         for row, t in zip(rows.tolist(), got):
             want = tau_b_by_pairs(row)
             assert (want is None and np.isnan(t)) or abs(t - want) < 1e-12, (row, t, want)
-    got = O.kendall_tau_b(ties)
+    got = OM.kendall_tau_b(ties)
     assert got[-1] == pytest.approx(-1.0, abs=1e-15) and np.isnan(got[-2])
 
 
@@ -118,26 +120,26 @@ def compare_distribution(exact: dict, dist: Counter) -> None:
 @pytest.mark.parametrize("T", [2, 3, 6])
 def test_random_order_is_exact(T):
     P, dist = enumerate_random_order(T)
-    got = np.tile(O.exact_step_probs("random", T, L), (L, 1))
+    got = np.tile(OM.exact_step_probs("random", T, L), (L, 1))
     assert np.abs(got - P).max() < 1e-12
-    compare_distribution(O.exact_tau_distribution("random", T, L), dist)
+    compare_distribution(OM.exact_tau_distribution("random", T, L), dist)
 
 
 @pytest.mark.parametrize("T", [2, 3, 6])
 def test_ancestral_order_is_exact(T):
     P, dist = enumerate_ancestral_order(T)
-    got = np.tile(O.exact_step_probs("ancestral", T, L), (L, 1))
+    got = np.tile(OM.exact_step_probs("ancestral", T, L), (L, 1))
     assert np.abs(got - P).max() < 1e-12
-    assert np.abs(O.ancestral_step_probs(T) - 1 / T).max() < 1e-12  # the closed form for linear
-    ex = O.exact_tau_distribution("ancestral", T, L)
+    assert np.abs(OM.ancestral_step_probs(T) - 1 / T).max() < 1e-12  # the closed form for linear
+    ex = OM.exact_tau_distribution("ancestral", T, L)
     assert ex["p_undefined"] == pytest.approx(T * T ** -L, abs=1e-15)  # all six at one step
     compare_distribution(ex, dist)
 
 
 def test_the_cosine_schedule_reveals_few_units_first():
-    pi = O.ancestral_step_probs(6, "cosine")
+    pi = OM.ancestral_step_probs(6, "cosine")
     assert pi.sum() == pytest.approx(1.0, abs=1e-12) and pi[0] < 1 / 6 < pi[-1]
-    assert O.exact_step_probs("low-confidence", 6, L) is None and O.exact_tau_distribution("margin", 3, L) is None
+    assert OM.exact_step_probs("low-confidence", 6, L) is None and OM.exact_tau_distribution("margin", 3, L) is None
 
 
 # --------------------------------------------------------------------- roles of the toy
@@ -177,7 +179,7 @@ def test_each_position_is_committed_once_and_each_step_commits_its_count(masked_
 
 @pytest.fixture(scope="module")
 def toy_cells(masked_model):
-    st = O.OrderStudySettings(toy_n=4000, real=False)
+    st = OM.OrderStudySettings(toy_n=4000, real=False)
     return {(s, T): O.toy_cell(masked_model, s, T, st, seed=11 + T) for s, T in
             (("random", 2), ("random", 6), ("ancestral", 3), ("low-confidence", 3))}
 
@@ -229,18 +231,18 @@ def test_low_confidence_is_not_left_to_right_neutral(toy_cells):
 
 def test_word_classes_read_whole_words():
     toks = ["[CLS]", "the", "king", "##s", ",", "where", "##fore", "art", "thou", "where", "!", "[SEP]"]
-    assert O.word_classes(toks, {"[CLS]", "[SEP]"}, "wordpiece") == [
+    assert OR.word_classes(toks, {"[CLS]", "[SEP]"}, "wordpiece") == [
         "special", "function word", "content word", "subword", "punctuation", "content word", "subword",
         "function word", "function word", "function word", "punctuation", "special"]
-    assert O.word_classes(["▁The", "▁king", "s", "▁,"], set(), "sentencepiece") == [
+    assert OR.word_classes(["▁The", "▁king", "s", "▁,"], set(), "sentencepiece") == [
         "function word", "content word", "subword", "punctuation"]
 
 
 @pytest.fixture(scope="module")
 def real_small():
-    st = O.OrderStudySettings(real_n=10, real_gen_length=16, real_steps=8, real_prompt_tokens=4, real_batch=5,
+    st = OM.OrderStudySettings(real_n=10, real_gen_length=16, real_steps=8, real_prompt_tokens=4, real_batch=5,
                               position_buckets=4, step_bins=4)
-    return st, O.real_study(st)
+    return st, OR.real_study(st)
 
 
 def test_the_real_model_study_accounts_for_every_token(real_small):
@@ -286,17 +288,17 @@ def test_the_quick_cli_run_has_everything(quick_run):
         printed)
     assert printed["settings"]["command"] == printed["command"]
     assert printed["command"].startswith("python -m dlm_core order-study --json --quick --out ")
-    assert printed["settings"]["toy_n"] == O.OrderStudySettings.quick().toy_n
+    assert printed["settings"]["toy_n"] == OM.OrderStudySettings.quick().toy_n
     assert set(printed["toy"]["cells"]) == set(STRATEGIES) and len(printed["findings"]) == 2
-    assert printed["real"]["strategies"]["random"]["n"] == O.OrderStudySettings.quick().real_n
+    assert printed["real"]["strategies"]["random"]["n"] == OM.OrderStudySettings.quick().real_n
 
 
 def test_the_shipped_results_are_the_full_run_and_the_exact_parts_reproduce(quick_run):
     shipped = O.load_results()
     quick, _ = quick_run
-    assert shipped["command"] == shipped["settings"]["command"] == O.COMMAND
+    assert shipped["command"] == shipped["settings"]["command"] == OM.COMMAND
     assert shipped["settings"]["real_n"] >= 200 and shipped["settings"]["toy_n"] >= 20000
-    for s in O.EXACT_STRATEGIES:
+    for s in OM.EXACT_STRATEGIES:
         for T, cell in shipped["toy"]["cells"][s].items():
             q = quick["toy"]["cells"][s][T]
             assert cell["P_exact"] == q["P_exact"] and cell["tau_exact"] == q["tau_exact"]
@@ -360,13 +362,13 @@ def test_a_missing_or_broken_results_file_is_named_with_its_command(tmp_path, mo
     at = open_order_page()
     assert len(at.error) == 1 and not at.get("plotly_chart")
     msg = at.error[0].value
-    assert md_escape(str(path)) in msg and O.COMMAND in msg
+    assert md_escape(str(path)) in msg and OM.COMMAND in msg
 
 
 def test_recompute_runs_once_and_every_session_sees_it(monkeypatch, tmp_path):
     tiny = dict(toy_steps=(2, 6), toy_n=200, real_n=4, real_gen_length=8, real_steps=4, real_prompt_tokens=4,
                 real_batch=4, step_bins=4, position_buckets=4)
-    monkeypatch.setattr(O.OrderStudySettings, "quick", classmethod(lambda cls, **kw: cls(**{**tiny, **kw})))
+    monkeypatch.setattr(OM.OrderStudySettings, "quick", classmethod(lambda cls, **kw: cls(**{**tiny, **kw})))
     calls = []
     compute = O.compute
     monkeypatch.setattr(O, "compute", lambda *a, **kw: calls.append(1) or compute(*a, **kw))
@@ -399,4 +401,4 @@ def test_the_page_in_a_browser(app_url, browser):
 
 
 def test_results_path_is_in_assets():
-    assert O.RESULTS == Path(ROOT) / "assets" / "order_study.json"
+    assert OM.RESULTS == Path(ROOT) / "assets" / "order_study.json"

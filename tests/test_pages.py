@@ -239,7 +239,7 @@ def test_forward_page_sweeps_t_and_corrupts_more_as_t_grows(variant):
 def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     import json
 
-    from dlm_core import compare
+    from dlm_core.studies import compare
 
     def axis_titles(at):
         return [json.loads(c.proto.spec)["layout"]["yaxis"]["title"]["text"] for c in at.get("plotly_chart")]
@@ -261,7 +261,7 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     # recompute with tiny settings so the test stays fast (the page takes whatever settings it gets)
     monkeypatch.setattr(compare.CompareSettings, "quick", classmethod(
         lambda cls: cls(n_samples=300, n_t=20, steps=(1, 6), strategy_steps=(6,), remdm_etas=(0.0, 0.2))))
-    from dlm_core import jobs
+    from dlm_core.classroom import jobs
 
     done = jobs.default_queue().counts[jobs.DONE]
     next(b for b in at.button if b.key == "cmp_recompute").click().run()
@@ -272,7 +272,7 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
 
 
 def test_reverse_page_shows_remasking(masked_model):
-    from dlm_core import masked
+    from dlm_core.variants import masked
 
     traj = masked.VARIANT.trajectory(masked_model, 12, 2, strategy="ancestral", remask_eta=0.4)
     k = next(r.step for r in traj.records if r.remasked)  # a step that re-masks something
@@ -303,8 +303,9 @@ def test_threshold_decoding_on_the_reverse_compare_and_real_pages(masked_model):
     hf_adapter.generate with the page's settings, its passes beside it."""
     import json
 
-    from dlm_core import hf_adapter, masked, parallel_decoding
-    from dlm_core.masked_sampler import MaskedSamplerConfig
+    from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
+    from dlm_core.studies import threshold_decoding
+    from dlm_core.variants import hf_adapter, masked
 
     at = open_page("pages/views/reverse.py", {"strategy": "threshold", "threshold": "0.3", "seed": "5"})
     assert at.slider(key="threshold").value == 0.3 and not at.slider(key="threshold").disabled
@@ -312,7 +313,7 @@ def test_threshold_decoding_on_the_reverse_compare_and_real_pages(masked_model):
     d = stage_of(at)
     assert d["T"] == d["start"] == traj.n_steps and d["tokens"][-1] == traj.final
     assert sum(d["commits"]) == 6 and all(c >= 1 for c in d["commits"][1:])
-    assert parallel_decoding.passes_note(traj) in [c.value for c in at.caption]
+    assert threshold_decoding.passes_note(traj) in [c.value for c in at.caption]
     at.selectbox(key="strategy").set_value("random").run()  # the threshold does not apply: drawn disabled
     assert not at.exception and at.slider(key="threshold").disabled and stage_of(at)["T"] == 6
 
@@ -338,4 +339,4 @@ def test_threshold_decoding_on_the_reverse_compare_and_real_pages(masked_model):
         steps=8, strategy="threshold", threshold=0.1, temperature=1.0, block_length=8, seed=0, top_k=10))
     assert got.final == want.final and got.n_steps == want.n_steps == stage_of(at)["T"]
     assert got.settings["steps"] == 8  # the page's Steps (2) is not the threshold's: it takes what it needs
-    assert parallel_decoding.passes_note(got, unit="token") in [c.value for c in at.caption]
+    assert threshold_decoding.passes_note(got, unit="token") in [c.value for c in at.caption]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dlm_core import poll
-from dlm_core.poll import PollError, PollStore, QuestionClosed, RoomNotFound, SQLitePollStore
+from dlm_core.classroom import poll
+from dlm_core.classroom.poll import PollError, PollStore, QuestionClosed, RoomNotFound, SQLitePollStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CHOICES = ["masked", "uniform", "gaussian"]

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from browser_util import ROOT, SHOTS, free_port, page_text, wait_idle
 
-from dlm_core.poll import SQLitePollStore
+from dlm_core.classroom.poll import SQLitePollStore
 
 pytestmark = pytest.mark.browser
 N_STUDENTS = 10

@@ -6,11 +6,11 @@ import pytest
 import torch
 from oracles import chi2_pvalue
 
-from dlm_core import masked
 from dlm_core import toy_language as T
-from dlm_core.masked_sampler import MaskedSampler, MaskedSamplerConfig, plan_blocks, spread_counts
-from dlm_core.sampler import run_trajectory
+from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig, plan_blocks, spread_counts
+from dlm_core.sampling.sampler import run_trajectory
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import masked
 
 
 def test_spread_counts():
@@ -242,7 +242,7 @@ def test_draws_stay_exact_when_many_proposals_are_rejected(monkeypatch, n_ids, t
     rejected and drawn again, and the ids still follow softmax(logits / tau) exactly."""
     import numpy as np
 
-    from dlm_core import masked_sampler
+    from dlm_core.sampling import masked_sampler
 
     monkeypatch.setattr(masked_sampler, "FLOAT32_SLACK", 0.5)
     row = fixed_row(n_ids, seed=5)
@@ -261,7 +261,7 @@ def test_draws_stay_exact_when_many_proposals_are_rejected(monkeypatch, n_ids, t
 
 
 def test_topk_rows_equals_torch_topk_over_a_large_vocabulary():
-    from dlm_core.masked_sampler import topk_rows
+    from dlm_core.sampling.masked_prediction import topk_rows
 
     g = torch.Generator().manual_seed(0)
     for n_ids, k in ((30522, 10), (5000, 13), (4097, 2), (300, 13)):
@@ -392,7 +392,7 @@ def test_threshold_trajectory_has_the_steps_taken_and_a_step_budget(masked_model
 
 
 def test_threshold_branches_continue_from_step_k(masked_model):
-    from dlm_core.branching import Edits
+    from dlm_core.sampling.branching import Edits
 
     parent = masked.VARIANT.trajectory(masked_model, 6, 2, strategy="threshold", threshold=0.95)
     k = 2

@@ -8,9 +8,10 @@ from functools import cache
 import numpy as np
 import pytest
 
-from dlm_core import figures, svg_figures, training
-from dlm_core.svg_chart import VIRIDIS, SvgChart, ink_on, nice_ticks, viridis
-from dlm_core.variants import VARIANTS
+from dlm_core.render import cells, palette, svg_figures
+from dlm_core.render.svg_chart import VIRIDIS, SvgChart, ink_on, nice_ticks, viridis
+from dlm_core.studies import training
+from dlm_core.variants.registry import VARIANTS
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -75,7 +76,7 @@ def test_the_distribution_shows_the_records_probabilities(run):
     assert shown == [traj.token_text(i) for i in rec.topk_ids[pos]]
     outline = r"border:3px solid #000000;box-sizing:border-box'><span style='display:block;height:100%;width:"
     outlined = re.findall(outline + r"([0-9.]+)%", out)  # the width of the outlined bar
-    shown_after = figures.display_tokens(traj, k)[pos]  # the unit on the stage after step k (nearest, Gaussian)
+    shown_after = cells.display_tokens(traj, k)[pos]  # the unit on the stage after step k (nearest, Gaussian)
     assert outlined == ([f"{100 * float(rec.topk_probs[pos][rec.topk_ids[pos].index(shown_after)]):.1f}"]
                         if shown_after in rec.topk_ids[pos] else [])
 
@@ -102,24 +103,24 @@ def test_confidence_points_are_the_committed_scores(run):
 def test_changes_are_the_stage_states(run):
     _, traj = run
     out = svg_figures.changes_svg(traj, 4)
-    states = figures.cell_states(traj)
+    states = cells.cell_states(traj)
     assert titles(out) == [f"step {j}: {states[j].count('changed')} positions changed"
                            for j in range(1, traj.n_steps + 1)]
-    assert out.count(figures.STATES["changed"][0]) == 4  # the steps up to k in colour, the rest grey
+    assert out.count(palette.STATES["changed"][0]) == 4  # the steps up to k in colour, the rest grey
 
 
 def test_embedding_paths_end_at_each_positions_nearest_unit():
     model, traj = shipped_run("gaussian")  # the variant with an embedding space
     projection = VARIANTS["gaussian"].embedding_projection(model)
     out = svg_figures.embedding_paths_svg(traj, 5, *projection)
-    nearest = figures.display_tokens(traj, 5)
+    nearest = cells.display_tokens(traj, 5)
     ends = [t for t in titles(out) if t.startswith("position ")]
     assert ends == [f"position {i + 1} at step 5: nearest {traj.token_text(nearest[i])}" for i in range(traj.length)]
     assert out.count("<polyline") == traj.length
 
 
 def test_forward_views_show_the_marginals_and_the_schedule():
-    from dlm_core import forward
+    from dlm_core.studies import forward
     from dlm_core.toy_language import encode
 
     x0 = encode(forward.PRESETS[0])

@@ -11,8 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlm_core import gaussian, masked, schedules, training, uniform
+from dlm_core import schedules
 from dlm_core import toy_language as T
+from dlm_core.studies import training
+from dlm_core.variants import gaussian, masked, uniform
 
 SA = T.support_arrays()
 X = torch.as_tensor(SA.x)

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from dlm_core import schedules, toy_language, training, uniform
+from dlm_core import schedules, toy_language
+from dlm_core.studies import training
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import uniform
+from dlm_core.variants.evaluate import EvalSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,12 +156,22 @@ def test_posterior_is_the_bayes_posterior():
             assert np.allclose(got, bayes, atol=1e-12)
 
 
+@torch.no_grad()
+def model_belief(model, z: torch.Tensor, t) -> torch.Tensor:
+    """What the model believes x is (B, L, V), float64: the s = 0 posterior
+    x_theta(v) (V alpha_t delta_{v, z} + 1 - alpha_t), normalised (what a record's top-k shows)."""
+    z = z if z.dim() == 2 else z[None]
+    t = torch.full((z.shape[0],), float(t))
+    x_theta = torch.softmax(model(z, t).double(), -1)
+    return uniform.posterior(x_theta, z, t.double(), torch.zeros_like(t, dtype=torch.float64), "linear")
+
+
 def test_model_belief_is_the_s0_posterior():
     torch.manual_seed(0)
     model = uniform.VARIANT.build_model(training.TrainConfig(variant="uniform")).eval()
     z = torch.randint(0, toy_language.V, (5, toy_language.L))
     t = 0.4
-    b = uniform.model_belief(model, z, t)
+    b = model_belief(model, z, t)
     with torch.no_grad():
         x_theta = torch.softmax(model(z, torch.full((5,), t)).double(), -1)
     a = 1 - t
@@ -202,7 +215,7 @@ def test_sampler_records():
         assert rec.changed == [i for i in range(toy_language.L) if before[i] != after[i]]
         n_changes += len(rec.changed)
         assert rec.t > rec.s
-        belief = uniform.model_belief(model, torch.tensor(before), rec.t)[0]  # the s = 0 posterior given z_t
+        belief = model_belief(model, torch.tensor(before), rec.t)[0]  # the s = 0 posterior given z_t
         for i in range(toy_language.L):
             assert np.allclose(rec.topk_probs[i], belief[i, rec.topk_ids[i]].numpy(), atol=1e-6)
         for i, tok in enumerate(after):  # confidence = belief probability of the unit now held
@@ -255,7 +268,7 @@ def test_shipped_checkpoint_nelbo(shipped):
     """NELBO <= 1.01 H (its training target) and not below H beyond 3 standard errors; the control variate
     is unbiased."""
     h = toy_language.entropy_bits_per_unit()
-    nelbo, se = uniform.nelbo_estimate(shipped, n_t=200, generator=torch.Generator().manual_seed(123))
+    nelbo, se = uniform.VARIANT.nelbo(shipped, EvalSettings(n_t=200, seed=123))
     assert 0 < se < 0.005
     assert nelbo <= 1.01 * h + 3 * se
     assert nelbo >= h - 3 * se

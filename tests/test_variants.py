@@ -14,12 +14,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dlm_core import figures, training
 from dlm_core import toy_language as T
-from dlm_core.evaluate import EvalReport, EvalSettings
-from dlm_core.sampler import CHUNK, Sampler, SamplerConfig, StepOutput, option, top_k_of
-from dlm_core.variant import PageText, Variant
-from dlm_core.variants import VARIANTS, get
+from dlm_core.render import cells
+from dlm_core.sampling.sampler import CHUNK, Sampler, SamplerConfig, StepOutput, option, top_k_of
+from dlm_core.studies import training
+from dlm_core.variants.base import PageText, Variant
+from dlm_core.variants.evaluate import EvalReport, EvalSettings
+from dlm_core.variants.registry import VARIANTS, get
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = EvalSettings(n_samples=40, n_t=8, steps=(1, 6))
@@ -116,9 +117,10 @@ def test_a_fourth_variant_runs_through_trajectory_sampling_and_evaluation(unigra
     variant, model = unigram
     traj = variant.trajectory(model, seed=4)
     assert traj.variant == "unigram" and traj.n_steps == 3 and traj.settings["resample"] is True
-    assert traj.settings["variant"] == "unigram" and figures.legend_states(traj)[0] == "mask"
+    assert traj.settings["variant"] == "unigram" and cells.legend_states(traj)[0] == "mask"
     keep = variant.trajectory(model, seed=4, resample=False)  # a declared option reaches the sampler
-    assert keep.final == keep.initial and all(not figures.cell_states(keep)[k].count("changed") for k in (1, 2, 3))
+    assert keep.final == keep.initial
+    assert all(not cells.cell_states(keep)[k].count("changed") for k in (1, 2, 3))
     with pytest.raises(ValueError, match="no option"):
         variant.trajectory(model, seed=4, clamp=True)
     # the chunked sampler: n > CHUNK runs two chunks, the one that starts at sample j with seed + j

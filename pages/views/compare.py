@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dlm_core import compare, figures  # light: the table is drawn before torch is imported
-from dlm_core.glossary import verdict_words
+from dlm_core.classroom.glossary import verdict_words
+from dlm_core.render import chips, plotly_figures, study_figures
+from dlm_core.studies import compare  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import support_size, validity_reason
 from pages import (
     from_query,
@@ -43,14 +44,14 @@ def shipped_results():
 @st.cache_data(show_spinner="Measuring threshold and fixed-count decoding on the toy language (seconds) ...")
 def threshold_study(_model):
     """Measured once per server for the shipped masked model and shared by every session."""
-    from dlm_core import parallel_decoding
+    from dlm_core.studies import threshold_decoding
 
-    return parallel_decoding.study(_model)
+    return threshold_decoding.study(_model)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def same_seed_trajectories(seed: int, steps: int):
-    from dlm_core.variants import VARIANTS
+    from dlm_core.variants.registry import VARIANTS
 
     return {name: v.trajectory(shipped_model(name), steps, seed) for name, v in VARIANTS.items()}
 
@@ -94,12 +95,12 @@ def quality_section():
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Validity against steps")
-        st.plotly_chart(figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
+        st.plotly_chart(plotly_figures.quality_vs_steps_figure(results, "validity"), key="cmp_valid")
         st.caption("What to notice: validity climbs as the number of steps T grows; with a single step almost no "
                    "sample is a sentence.")
     with c2:
         st.subheader("Coverage against steps")
-        st.plotly_chart(figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
+        st.plotly_chart(plotly_figures.quality_vs_steps_figure(results, "coverage_fraction"), key="cmp_cov")
         st.caption("What to notice: near 1, every sentence of the language turns up; a curve falls when a model "
                    "keeps writing the same few sentences.")
     st.caption("Few steps means many units decided in parallel, independently: that is where the variants differ "
@@ -113,7 +114,7 @@ def masked_section():
         options = [int(k) for k in results["strategies"]]
         from_query("cmp_strategy_T", options[-1], int, choices=options)
         sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
-        st.plotly_chart(figures.strategy_figure(results, sT), key="cmp_strat")
+        st.plotly_chart(plotly_figures.strategy_figure(results, sT), key="cmp_strat")
         st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
         cells = results["strategies"][str(sT)]
         st.markdown(compare.markdown_table([
@@ -123,22 +124,22 @@ def masked_section():
         st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL "
                    "get worse than random order.")
     with c2:
-        st.plotly_chart(figures.schedule_compare_figure(results), key="cmp_sched")
+        st.plotly_chart(plotly_figures.schedule_compare_figure(results), key="cmp_sched")
         st.caption("Exact validity of the T-step ancestral sampler: the cosine schedule reveals few units first.")
         st.subheader(f"ReMDM remasking ({results['remdm']['steps']} steps)")
-        st.plotly_chart(figures.remdm_figure(results), key="cmp_remdm")
+        st.plotly_chart(plotly_figures.remdm_figure(results), key="cmp_remdm")
         st.caption("η caps the probability σ_t = min(η, (1 − α_s)/α_t) that a revealed unit is masked again "
                    "(Wang et al. 2025): revealed units can be corrected.")
 
 
 def threshold_section():
     st.header("Masked: confidence-threshold decoding against a fixed count")
-    from dlm_core import parallel_decoding  # loads torch: only when this section is shown
+    from dlm_core.studies import threshold_decoding  # loads torch: only when this section is shown
 
     study = threshold_study(shipped_model("masked"))
-    st.plotly_chart(parallel_decoding.study_figure(study), key="cmp_threshold")
+    st.plotly_chart(study_figures.threshold_figure(study), key="cmp_threshold")
     st.caption("What to notice: up and to the left is best (valid with few forward passes). "
-               + parallel_decoding.study_summary(study) + " A fixed count pays for fewer passes with more invalid "
+               + threshold_decoding.study_summary(study) + " A fixed count pays for fewer passes with more invalid "
                "sentences; the threshold strategy (Fast-dLLM) only commits a unit early when the model is sure of it.")
     with st.expander("How? Forward passes per sentence"):
         st.markdown(
@@ -152,7 +153,7 @@ def threshold_section():
 
 
 def same_seed_section():
-    from dlm_core.variants import VARIANTS
+    from dlm_core.variants.registry import VARIANTS
 
     st.header("One seed, one click: the three variants side by side")
     c1, _ = st.columns([1, 3])
@@ -165,8 +166,8 @@ def same_seed_section():
     for col, (v, traj) in zip(cols, trajs.items(), strict=True):
         with col:
             st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
-            show_html(figures.sequence_html(traj, traj.n_steps, big=False))
-            fig = figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
+            show_html(chips.sequence_html(traj, traj.n_steps, big=False))
+            fig = plotly_figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
             st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
             st.caption(VARIANTS[v].text.notice)
 
@@ -181,7 +182,7 @@ view = st.segmented_control("Show", list(SECTIONS), key="cmp_view", required=Tru
 SECTIONS[view]()
 
 st.header("Recompute")
-from dlm_core.variants import VARIANTS  # noqa: E402 (loads torch: after the table and the section are drawn)
+from dlm_core.variants.registry import VARIANTS  # noqa: E402 (loads torch: after the table and the section are drawn)
 
 trained = {v: session_models(v) for v in VARIANTS}
 picked = {}
@@ -193,7 +194,7 @@ full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)
 to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
 url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
-    from dlm_core import jobs
+    from dlm_core.classroom import jobs
     from pages.jobs_ui import follow_or_cancel, job_queue, session_id
 
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}

@@ -4,12 +4,13 @@ The stage sweeps t in the browser (scrub, play, keys); the views below follow th
 
 import streamlit as st
 
-from dlm_core import forward, svg_figures
-from dlm_core.glossary import terms_in, verdict_words
+from dlm_core.classroom.glossary import terms_in, verdict_words
+from dlm_core.render import svg_figures
+from dlm_core.render.stage import stage_data
 from dlm_core.schedules import SCHEDULES
-from dlm_core.stage import stage_data
+from dlm_core.studies import forward
 from dlm_core.toy_language import decode, encode, validity_reason
-from dlm_core.variants import VARIANTS
+from dlm_core.variants.registry import VARIANTS
 from pages import (
     from_query,
     glossary_popover,

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dlm_core import figures, toy_language
+from dlm_core import toy_language
+from dlm_core.render import chips
 from pages import glossary_popover, show_html
 
 WORDS = ["DLM (diffusion language model)", "pin", "autoregressive model", "token / unit", "noise", "forward process",
@@ -58,7 +59,7 @@ with cols[2]:
 
 st.header("Colours")
 st.markdown("The same colours mean the same thing on every page:")
-show_html(figures.legend_html())
+show_html(chips.legend_html())
 st.caption("Confidence and probability always use one sequential scale (viridis).")
 
 st.header("Where to go")

@@ -1,15 +1,16 @@
 """Infill: pin units at some positions, let a toy model fill in the rest, and hold its completions against the
 toy language's exact answer.
 
-Thin: every number comes from dlm_core.infill.run_infill, which `python -m dlm_core infill` also calls; the
+Thin: every number comes from dlm_core.infill_run.run_infill, which `python -m dlm_core infill` also calls; the
 page shows that command for its settings. The pins live in the URL as ?pins=2:our,4:is (positions from 1),
 so another page can link here with ?variant=...&pins=...."""
 
 import pandas as pd
 import streamlit as st
 
-from dlm_core import infill
-from dlm_core.glossary import terms_in
+from dlm_core.classroom.glossary import terms_in
+from dlm_core.render import study_figures
+from dlm_core.studies import infill, infill_run
 from dlm_core.toy_language import UNITS, L
 from pages import (
     from_query,
@@ -45,15 +46,15 @@ def pins_value(raw) -> str:
 
 
 @st.cache_data(max_entries=256, show_spinner="Sampling the completions ...")
-def compute(variant: str, pins: tuple, steps, n: int, seed: int, options: tuple) -> infill.InfillResult:
+def compute(variant: str, pins: tuple, steps, n: int, seed: int, options: tuple) -> infill_run.InfillResult:
     """Cached per settings across sessions; the model is the shipped checkpoint (what the CLI loads)."""
-    settings = infill.InfillSettings.make(variant, dict(pins), steps, n, seed, **dict(options))
-    return infill.run_infill(shipped_model(variant), settings)
+    settings = infill_run.InfillSettings.make(variant, dict(pins), steps, n, seed, **dict(options))
+    return infill_run.run_infill(shipped_model(variant), settings)
 
 
 @st.cache_data(max_entries=64, show_spinner="Sampling every variant and strategy ...")
 def compute_all(pins: tuple, n: int, seed: int) -> list:
-    return infill.infill_by_variant(shipped_model, dict(pins), n, seed)
+    return infill_run.infill_by_variant(shipped_model, dict(pins), n, seed)
 
 
 def pm(value, se, digits: int = 4, unit: str = "") -> str:
@@ -87,7 +88,7 @@ with st.sidebar:
     st.header("Sampler")
     variant = variant_picker("variant")
     if "strategy" not in s and "strategy" not in st.query_params:
-        s.strategy = infill.INFILL_DEFAULT_STRATEGY  # the strategy whose infill is known exactly
+        s.strategy = infill_run.INFILL_DEFAULT_STRATEGY  # the strategy whose infill is known exactly
     auto = infill.infill_steps(variant, pins)
     from_query("steps", "auto", steps_value, choices=STEP_CHOICES)
     st.selectbox("Steps T", STEP_CHOICES, key="steps",
@@ -112,7 +113,7 @@ def finish() -> None:
 
 steps = None if s.steps == "auto" else int(s.steps)
 try:
-    settings = infill.InfillSettings.make(variant.name, pins, steps, int(s.n), int(s.seed), **options)
+    settings = infill_run.InfillSettings.make(variant.name, pins, steps, int(s.n), int(s.seed), **options)
 except ValueError as e:
     st.error(f"These settings don't work together: {md_escape(e)}")
     finish()
@@ -160,7 +161,7 @@ else:
     st.caption(f"{noise} No exact model column: {md_escape(result.exact_why_not)}.")
 
 # ---------------------------------------------------------------------------- completions
-st.plotly_chart(infill.infill_figure(result), key="infill_bars")
+st.plotly_chart(study_figures.infill_figure(result), key="infill_bars")
 st.caption("The most likely completions (✗: not a sentence of the language), and at the bottom all the "
            "completions that are not sentences, together. What to notice: grey is the truth; the model's bars should "
            "match it, within their error bars.")

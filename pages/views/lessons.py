@@ -4,13 +4,14 @@ Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move betwe
 
 import streamlit as st
 
-from dlm_core import compare, figures, forward
-from dlm_core.glossary import terms_in
-from dlm_core.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
-from dlm_core.questions import QUESTIONS, SEED
-from dlm_core.stage import stage_data
+from dlm_core.classroom.glossary import terms_in
+from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
+from dlm_core.classroom.questions import QUESTIONS, SEED
+from dlm_core.render import plotly_figures
+from dlm_core.render.stage import stage_data
+from dlm_core.studies import compare, forward
 from dlm_core.toy_language import encode
-from dlm_core.variants import VARIANTS
+from dlm_core.variants.registry import VARIANTS
 from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices
 from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
 
@@ -97,7 +98,7 @@ elif view.kind == "strategies":
     st.table(strategy_metrics())
     st.caption("What to notice: low-confidence is more often valid but says fewer different sentences.")
 elif view.kind == "train":
-    from dlm_core import training
+    from dlm_core.studies import training
     from dlm_core.toy_language import entropy_bits_per_unit
 
     recipe = training.default_config("masked")  # the shipped model's recipe: at the floor in about 10 s
@@ -127,7 +128,7 @@ elif view.kind == "train":
             if snap["cancelled"]:
                 st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
             else:
-                st.plotly_chart(figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit()),
+                st.plotly_chart(plotly_figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit()),
                                 key="lesson_curve")
                 st.caption("What to notice: the measured NELBO (points) falls towards the entropy H (the dashed "
                            "floor) and never below it.")

@@ -8,8 +8,10 @@ import threading
 
 import streamlit as st
 
-from dlm_core import order_figures, order_study
-from dlm_core.glossary import terms_in
+from dlm_core import ROOT
+from dlm_core.classroom.glossary import terms_in
+from dlm_core.render import order_figures
+from dlm_core.studies import order_measures, order_study
 from pages import from_query, glossary_popover, md_escape, shipped_model, to_query, url_notices
 
 st.title("Unmasking order")
@@ -40,7 +42,7 @@ def shared_runs() -> dict:
 
 @st.cache_resource(show_spinner="Loading the embedded model ...")
 def embedded_lm():
-    from dlm_core import hf_adapter
+    from dlm_core.variants import hf_adapter
 
     return hf_adapter.load()
 
@@ -48,13 +50,13 @@ def embedded_lm():
 def shown_path(path) -> str:
     """A path as the page shows it: relative to the repository when inside it."""
     try:
-        return str(path.resolve().relative_to(order_study.ROOT))
+        return str(path.resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
 
 
 def shipped_results() -> tuple[dict | None, str | None]:
-    path = order_study.RESULTS
+    path = order_measures.RESULTS
     try:
         return read_results(str(path), path.stat().st_mtime if path.exists() else -1.0), None
     except order_study.ResultsError as e:
@@ -63,7 +65,7 @@ def shipped_results() -> tuple[dict | None, str | None]:
 
 def recompute_section() -> None:
     st.header("Recompute")
-    settings = order_study.OrderStudySettings.quick(command="the Unmasking order page's Recompute button "
+    settings = order_measures.OrderStudySettings.quick(command="the Unmasking order page's Recompute button "
                                                             "(quick settings)")
     say(f"Runs the study again with the quick settings ({settings.toy_n:,} toy sentences per cell, "
         f"{settings.real_n} real generations per strategy; about a minute here). The result is shared: every "
@@ -92,7 +94,7 @@ recomputed = shared_runs()["results"].get(st.session_state.get("order_key"))
 results, problem = (recomputed, None) if recomputed is not None else shipped_results()
 if results is None:
     st.error(f"The study's results could not be read: {md_escape(problem)}. Rebuild the file with "
-             f"`{order_study.COMMAND}` (about 10 minutes), or press Recompute below for a quick run.")
+             f"`{order_measures.COMMAND}` (about 10 minutes), or press Recompute below for a quick run.")
     recompute_section()
     st.stop()
 
@@ -104,7 +106,7 @@ for finding in results["findings"]:
     shown.append(finding)
 toy, real = results["toy"], results["real"]
 where = ("a run of the Recompute button" if recomputed is not None else
-         f"{md_escape(shown_path(order_study.RESULTS))}, made by {md_escape(results['command'])}")
+         f"{md_escape(shown_path(order_measures.RESULTS))}, made by {md_escape(results['command'])}")
 say(f"From {where} on {md_escape(results['computed_at'][:10])} ({float(results['wall_time_s']):.0f} s): "
     f"{int(results['settings']['toy_n']):,} toy sentences per strategy and number of steps T"
     + (f", {int(next(iter(real['strategies'].values()))['n'])} real generations per strategy." if real else "."),

@@ -4,8 +4,8 @@ Only the wiring: the panels are in pages/poll_ui.py, the store in dlm_core/poll.
 
 import streamlit as st
 
-from dlm_core.questions import QUESTIONS
-from dlm_core.variants import VARIANTS
+from dlm_core.classroom.questions import QUESTIONS
+from dlm_core.variants.registry import VARIANTS
 from pages import poll_ui, shipped_model, url_notices
 
 

@@ -2,11 +2,14 @@
 
 import streamlit as st
 
-from dlm_core import hf_adapter, jobs, parallel_decoding, svg_figures
-from dlm_core.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
-from dlm_core.safe_html import Markup, html_of, join
-from dlm_core.stage import stage_data
-from dlm_core.variants import VARIANTS
+from dlm_core.classroom import jobs
+from dlm_core.render import svg_figures
+from dlm_core.render.safe_html import Markup, html_of, join
+from dlm_core.render.stage import stage_data
+from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
+from dlm_core.studies import threshold_decoding
+from dlm_core.variants import hf_adapter
+from dlm_core.variants.registry import VARIANTS
 from pages import (
     SPEEDS,
     export_buttons,
@@ -202,7 +205,7 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
 
         def generate_job(job, lm=lm, prompt=prompt, cfg=cfg):  # runs in the queue's worker
             if in_worker:  # a small CPU model: in the worker's own process, off the server's interpreter lock
-                return job.run_in_process("dlm_core.hf_adapter:generate_in_worker", {
+                return job.run_in_process("dlm_core.variants.hf_adapter:generate_in_worker", {
                     "name": model_name, "trust_remote_code": trust, "prompt": prompt, "gen_length": gen_length,
                     "config": cfg, "suppress_eos": suppress_eos}, on_message=lambda p: setattr(job, "progress", p))
 
@@ -272,7 +275,7 @@ data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_
 k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
-st.caption(parallel_decoding.passes_note(traj, unit="token"))
+st.caption(threshold_decoding.passes_note(traj, unit="token"))
 s.real_step = k
 j = run_picker("real", runs)
 edit_panel("real", runs, j, k, list(range(traj.gen_start, gen_end)), unit_choices=likely_tokens,

@@ -8,11 +8,12 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from dlm_core import figures, parallel_decoding, svg_figures
-from dlm_core.glossary import terms_in
-from dlm_core.stage import stage_data
+from dlm_core.classroom.glossary import terms_in
+from dlm_core.render import palette, svg_figures
+from dlm_core.render.stage import stage_data
+from dlm_core.studies import threshold_decoding
 from dlm_core.toy_language import UNITS, validity_reason
-from dlm_core.variants import VARIANTS
+from dlm_core.variants.registry import VARIANTS
 from pages import (
     SPEEDS,
     export_buttons,
@@ -96,7 +97,7 @@ glossary_box = st.container()  # filled once the page knows which views it shows
 notice_box = st.container()
 words = WORDS + terms_in(" ".join([variant.text.intro, variant.text.reverse_how, variant.text.prediction,
                                    variant.text.notice, variant.text.pin, options_text(variant.config_class),
-                                   *(figures.STATES[state][2] for state in variant.legend)]))
+                                   *(palette.STATES[state][2] for state in variant.legend)]))
 model = shipped_model(variant.name) if s.model == SHIPPED else trained[s.model]
 try:
     traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
@@ -136,7 +137,7 @@ if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's ver
         st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
     words += ["validity" if reason == "valid" else "error reasons"]
 if traj.mask_id is not None:  # what the run cost: its forward passes, beside a fixed-count and an autoregressive run
-    passes = parallel_decoding.passes_note(traj)
+    passes = threshold_decoding.passes_note(traj)
     st.caption(passes)
     words += terms_in(passes)
 with st.expander("How? The token × step grid"):

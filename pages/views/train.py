@@ -4,9 +4,10 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from dlm_core import figures, training
+from dlm_core.render import plotly_figures
+from dlm_core.studies import training
 from dlm_core.toy_language import entropy_bits_per_unit
-from dlm_core.variants import VARIANTS
+from dlm_core.variants.registry import VARIANTS
 from pages import add_session_model, from_query, glossary_popover, to_query, url_notices
 from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
 
@@ -131,7 +132,7 @@ def live() -> None:
     if snap["running"]:
         if st.button("Stop", icon=":material/stop:", key="train_stop"):
             job.stop()
-    st.plotly_chart(figures.training_figure(snap["losses"], snap["nelbo"], H), key="train_curve")
+    st.plotly_chart(plotly_figures.training_figure(snap["losses"], snap["nelbo"], H), key="train_curve")
     st.caption("What to notice: the loss falls fast and then levels off; the orange NELBO points come down towards "
                "the dashed entropy line H, but an honest model never goes below it.")
     if snap["error"]:

@@ -1,0 +1,175 @@
+"""Predict, then reveal: questions whose answers are computed at run time from the models and
+the exact maths of the toy language, never written down. Swap a checkpoint and the answers
+follow (tests/test_lessons.py does exactly that).
+
+A `Question` has a prompt, a few choices and `answer(models) -> Answer`: the index of the
+right choice and one sentence saying why, with the number it was computed from. `models`
+maps a variant's name to its toy model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlm_core.toy_language import ID, L, entropy_bits_per_unit, sample_metrics, support_arrays, unit_name
+from dlm_core.variants.evaluate import VALIDITY_STEPS, EvalSettings
+from dlm_core.variants.registry import VARIANTS
+
+SEED = 7  # the seed the lessons show
+RANGES = ("below 5 %", "5 to 25 %", "25 to 60 %", "above 60 %")
+
+
+@dataclass(frozen=True)
+class Answer:
+    index: int  # the right choice
+    why: str  # one sentence, with the computed number
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    prompt: str
+    choices: tuple[str, ...]
+    solve: Callable[[dict], Answer]
+
+    def answer(self, models: dict) -> Answer:
+        return self.solve(models)
+
+
+def _range_index(p: float) -> int:
+    return 0 if p < 0.05 else 1 if p < 0.25 else 2 if p < 0.60 else 3
+
+
+# ------------------------------------------------------------------------- the solvers
+
+
+def _ar_next(models: dict) -> Answer:
+    """p(x3 = are | x1 = dog, x2 = s), from the exact language: the autoregressive view."""
+    sa = support_arrays()
+    rows = (sa.x[:, 0] == ID["dog"]) & (sa.x[:, 1] == ID["s"])
+    p = float(sa.p[rows & (sa.x[:, 2] == ID["are"])].sum() / sa.p[rows].sum())
+    return Answer(_range_index(p) if p < 0.99 else 4,
+                  f"After “dog s” the language always continues with a verb agreeing with a plural: p = {p:.3f}.")
+
+
+def _first_commit(models: dict) -> Answer:
+    traj = VARIANTS["masked"].trajectory(models["masked"], 6, SEED, strategy="low-confidence")
+    first = traj.records[0].committed[0]
+    conf = traj.records[0].confidence[first]
+    return Answer(first, f"At step 1 position {first + 1} had the most confident prediction "
+                         f"({unit_name(traj.records[0].tokens[first])}, p = {conf:.2f}), so it is committed first.")
+
+
+def _validity_at(steps: int) -> Callable[[dict], Answer]:
+    def solve(models: dict) -> Answer:
+        v = VARIANTS["masked"].exact_validity(models["masked"], steps)
+        return Answer(_range_index(v), f"The exact valid mass of the {steps}-step ancestral sampler is {v:.1%}: "
+                                       + ("all six units are drawn independently in one go, so they rarely agree."
+                                          if steps == 1 else "units revealed later see the earlier ones."))
+    return solve
+
+
+def _coverage(models: dict) -> Answer:
+    n = 2000
+    cov = {s: sample_metrics(VARIANTS["masked"].sample(models["masked"], n, 6, seed=SEED, strategy=s).tolist())
+           for s in ("random", "low-confidence")}
+    a, b = cov["random"].coverage, cov["low-confidence"].coverage
+    return Answer(0 if a >= b else 1, f"In {n} samples at 6 steps, random order produced {a} distinct valid "
+                                      f"sentences and low-confidence {b}: confidence ordering favours the likely "
+                                      "ones and loses diversity." if a >= b else
+                  f"In {n} samples, low-confidence produced {b} distinct valid sentences and random order {a}.")
+
+
+def _uniform_changes(models: dict) -> Answer:
+    traj = VARIANTS["uniform"].trajectory(models["uniform"], 12, SEED)
+    changed = 2 in traj.records[6].changed  # step 7 (after step 6 is shown)
+    return Answer(0 if changed else 1, f"At step 7 the uniform model {'changed' if changed else 'kept'} position 3 "
+                                       f"({unit_name(traj.tokens_at(6)[2])} → {unit_name(traj.tokens_at(7)[2])}): "
+                                       "any position may still change at any step.")
+
+
+def _gaussian_settled(models: dict) -> Answer:
+    traj = VARIANTS["gaussian"].trajectory(models["gaussian"], 24, SEED)
+    final = traj.final
+    first = next(k for k in range(traj.n_steps + 1)
+                 if all(traj.tokens_at(j) == final for j in range(k, traj.n_steps + 1)))
+    idx = 0 if first <= 12 else 1 if first <= 18 else 2 if first <= 23 else 3
+    return Answer(idx, f"The six nearest units stop changing at step {first} of 24: the Gaussian sampler decides "
+                       "late, when the noise is small.")
+
+
+def _nelbo_gap(models: dict) -> Answer:
+    gap = VARIANTS["masked"].nelbo(models["masked"])[0] - entropy_bits_per_unit()
+    idx = 0 if gap < 0.01 else 1 if gap < 0.05 else 2 if gap < 0.2 else 3
+    return Answer(idx, f"The exact NELBO is {gap:+.4f} bits per unit above the entropy H: a bound can never go below "
+                       "H, and a well-trained model gets close.")
+
+
+def _fewest_steps(models: dict) -> Answer:
+    """Each variant's validity at growing step budgets: exact where the variant can compute it
+    (Variant.exact_validity), else from 1000 samples; the first budget with 90 % valid."""
+    need = {}
+    for name, variant in VARIANTS.items():
+        need[name] = 10**9
+        for T in VALIDITY_STEPS:
+            v = variant.exact_validity(models[name], T)
+            if v is None:
+                v = sample_metrics(variant.sample(models[name], 1000, T, seed=SEED,
+                                                  **variant.sampled_options(EvalSettings())).tolist()).validity
+            if v >= 0.9:
+                need[name] = T
+                break
+    order = tuple(VARIANTS)
+    best = min(order, key=lambda k: (need[k], order.index(k)))
+    said = ", ".join(f"{k} {need[k] if need[k] < 10**9 else 'more than 100'}" for k in order)
+    return Answer(order.index(best), f"Steps needed for 90 % valid samples: {said}.")
+
+
+def _never_changes(models: dict) -> Answer:
+    """Count, in one 12-step run of each variant, how often a written unit was replaced by another."""
+    rewrites = {}
+    for name, variant in VARIANTS.items():
+        traj = variant.trajectory(models[name], 12, SEED)
+        pairs = (zip(traj.tokens_at(k - 1), traj.tokens_at(k)) for k in range(1, traj.n_steps + 1))
+        rewrites[name] = sum(1 for step in pairs for a, b in step if a != b and traj.mask_id not in (a, b))
+    order = tuple(VARIANTS)
+    best = min(order, key=lambda k: (rewrites[k], order.index(k)))
+    said = ", ".join(f"{k} {v}" for k, v in rewrites.items())
+    return Answer(order.index(best), f"Units replaced by another unit in one 12-step run: {said}.")
+
+
+def _t1_error(models: dict) -> Answer:
+    m = sample_metrics(VARIANTS["masked"].sample(models["masked"], 2000, 1, seed=SEED, strategy="ancestral").tolist())
+    errors = {k: v for k, v in m.reasons.items() if k != "valid"}
+    top = max(errors, key=errors.get)
+    order = ("padding", "agreement", "predicate_number", "other")
+    return Answer(order.index(top), f"Of 2000 one-step samples, {errors[top]} had the error “{top.replace('_', ' ')}”"
+                                    f" ({', '.join(f'{k.replace(chr(95), chr(32))} {v}' for k, v in errors.items())}).")
+
+
+QUESTIONS: dict[str, Question] = {q.id: q for q in (
+    Question("never-changes", "Which variant never replaces a unit once it has written it (plain sampler)?",
+             tuple(VARIANTS), _never_changes),
+    Question("ar-next", "An autoregressive model has written “dog s”. How likely is the next unit to be “are”?",
+             (*RANGES, "certain (100 %)"), _ar_next),
+    Question("first-commit", f"The low-confidence sampler (6 steps, seed {SEED}): which position does it commit "
+                             "first?", tuple(f"position {i + 1}" for i in range(L)), _first_commit),
+    Question("valid-T1", "With ONE step (all six units at once), what fraction of samples are valid sentences?",
+             RANGES, _validity_at(1)),
+    Question("valid-T6", "With six steps (about one unit per step), what fraction are valid?", RANGES,
+             _validity_at(6)),
+    Question("t1-error", "At one step, which error is the most common?",
+             ("padding", "agreement", "predicate number", "other"), _t1_error),
+    Question("coverage", "Which strategy produces MORE different valid sentences in 2000 samples?",
+             ("random order", "low-confidence"), _coverage),
+    Question("uniform-change", f"The uniform model (12 steps, seed {SEED}) is at step 6. Will position 3 change at "
+                               "step 7?", ("yes", "no"), _uniform_changes),
+    Question("gaussian-settle", f"The Gaussian sampler (24 steps, seed {SEED}): from which step on do the six units "
+                                "stop changing?", ("by step 12", "steps 13-18", "steps 19-23", "only at step 24"),
+             _gaussian_settled),
+    Question("nelbo-gap", "How far above the entropy H is the shipped masked model's bound (NELBO − H)?",
+             ("less than 0.01 bits per unit", "0.01 to 0.05", "0.05 to 0.2", "more than 0.2"), _nelbo_gap),
+    Question("fewest-steps", "Which variant needs the fewest steps to make 90 % valid sentences?",
+             tuple(VARIANTS), _fewest_steps),
+)}

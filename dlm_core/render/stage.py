@@ -1,0 +1,128 @@
+"""What the browser player draws, computed once from a Trajectory (no Streamlit, no torch).
+
+`stage_data` turns a trajectory into plain JSON: the units shown and the colour state of
+every position after every step, the legend, block boundaries, the number of commits per
+step and a plain-words note when some steps do nothing. The player (pages/player/) draws
+it client side, so scrubbing and playing never ask the server for anything. The same data
+replays in the standalone HTML export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from dlm_core.render.cells import cell_states, display_tokens
+from dlm_core.render.palette import LEGEND_ORDER, STATES
+from dlm_core.sampling.branching import describe
+from dlm_core.trajectory import Trajectory
+
+STATE_KEYS = tuple(STATES)  # a state's code in the data is its index here
+MASK_GLYPH = "▢"
+
+
+def _piece_style(texts: list[str]) -> str:
+    """How sub-word pieces join into running text: 'bpe' (a marker starts a word: Ġ or ▁) or
+    'wordpiece' (## continues a word)."""
+    return "bpe" if any(t[:1] in ("Ġ", "▁") for t in texts) else "wordpiece"
+
+
+def running_text_pieces(texts: list[str]) -> list[str]:
+    """Each token's text as it reads in running text (with its leading space), for real models."""
+    style = _piece_style(texts)
+    out = []
+    for t in texts:
+        if style == "bpe":
+            out.append(" " + t[1:] if t[:1] in ("Ġ", "▁") else t)
+        else:
+            out.append(t[2:] if t.startswith("##") else " " + t)
+    return out
+
+
+def idle_steps_note(traj: Trajectory) -> str:
+    """A plain sentence when a fixed-count strategy runs out of positions before the last step."""
+    commits = [len(r.committed) for r in traj.records]
+    strategy = traj.settings.get("strategy")
+    if traj.mask_id is None or strategy in (None, "ancestral") or not commits:
+        return ""
+    idle = sum(1 for c in commits if c == 0)
+    if idle == 0:
+        return ""
+    per_block = traj.block_length or traj.length
+    return (f"{idle} of the {len(commits)} steps commit nothing: a fixed-count strategy spreads a block's "
+            f"positions over the block's steps, one or more per step while any is left, so a block of {per_block} "
+            "positions has nothing left to commit in its later steps. Choose fewer steps (or the ancestral "
+            "strategy) to see every step do something.")
+
+
+def _commits(traj: Trajectory) -> list[int]:
+    """How many positions each step committed or changed (0 for the start)."""
+    return [0] + [len(r.committed) + len(r.changed) for r in traj.records]
+
+
+def stage_data(traj: Trajectory, title: str = "", start: int | None = None, interval_s: float = 0.8,
+               present: bool = False, report: bool = True, rows: list[int] | None = None,
+               words: dict[str, str] | None = None, step_name: str = "step",
+               states: list[list[str]] | None = None, branches: list[Trajectory] | None = None,
+               picked: dict | None = None) -> dict:
+    """The player's input. `rows`: the positions drawn in the grid (default: all; a real model's
+    page passes the generated part). `start`: the step shown first (default: the last).
+    `words`: legend labels that replace the reverse-process ones (state -> label), e.g. the
+    Forward page's; `step_name`: what the columns are called; `states`: each position's state after
+    each step, when not the reverse process's (render/cells.cell_states). `branches`: runs that part
+    from this one (branching.py), drawn as lanes under it, each from its parting step; `picked`:
+    the cell the user picked last ({"lane", "pos"}), outlined."""
+    states = cell_states(traj) if states is None else states
+    tokens = [display_tokens(traj, k) for k in range(traj.n_steps + 1)]
+    lanes = []
+    for j, b in enumerate(branches or [], start=1):
+        lanes.append({"label": f"Branch {j} · {describe(b)}", "from": int(b.branch["from_step"]),
+                      "tokens": [display_tokens(b, k) for k in range(b.n_steps + 1)],
+                      "states": ["".join(str(STATE_KEYS.index(x)) for x in row) for row in cell_states(b)],
+                      "commits": _commits(b), "fixed": list(b.fixed)})
+    used = sorted({i for row in tokens for i in row} | {i for lane in lanes for row in lane["tokens"] for i in row})
+    vocab = traj.vocab
+    if isinstance(vocab, dict):  # a real model's branches may write ids the original never used
+        vocab = {k: v for b in [*(branches or []), traj] for k, v in b.vocab.items()}
+    texts = {str(i): vocab[str(i)] if isinstance(vocab, dict) else vocab[i] for i in used}
+    labels = dict(texts)  # the raw token, for row labels and hovers
+    real = isinstance(traj.vocab, dict)
+    if real:  # running text: each token's piece as it reads, [MASK] as a box
+        pieces = running_text_pieces([texts[str(i)] for i in used])
+        texts = {str(i): (MASK_GLYPH if i == traj.mask_id else p) for i, p in zip(used, pieces, strict=True)}
+    seen = {s for row in states for s in row} | {STATE_KEYS[int(c)] for lane in lanes for row in lane["states"]
+                                                  for c in row}
+    gen_end = traj.gen_start + traj.settings.get("gen_length", traj.length - traj.gen_start)
+    blocks = []
+    if traj.block_length and traj.block_length < gen_end - traj.gen_start:
+        blocks = list(range(traj.gen_start + traj.block_length, gen_end, traj.block_length))
+    final = tokens[-1]
+    data = {
+        "kind": "text" if real else "chips",
+        "title": title,
+        "T": traj.n_steps,
+        "N": traj.length,
+        "texts": texts,
+        "labels": labels,  # the raw token, for row labels and hovers
+        "tokens": tokens,
+        "states": ["".join(str(STATE_KEYS.index(s)) for s in row) for row in states],
+        "state_list": [{"key": k, "fill": STATES[k][0], "fg": STATES[k][1], "label": (words or {}).get(k, STATES[k][2])}
+                       for k in STATE_KEYS],
+        "step_name": step_name,
+        "legend": [STATE_KEYS.index(s) for s in LEGEND_ORDER if s in seen],
+        "fixed": list(traj.fixed),
+        "rows": list(range(traj.length)) if rows is None else list(rows),
+        "row_final": [int(final[i]) for i in range(traj.length)],
+        "blocks": blocks,
+        "commits": _commits(traj),
+        "lanes": lanes,
+        "lane_label": (f"Original · {describe(traj)}" if traj.branch else "Original") if lanes else "",
+        "picked": picked,
+        "note": idle_steps_note(traj),
+        "start": traj.n_steps if start is None else max(0, min(int(start), traj.n_steps)),
+        "interval": float(interval_s),
+        "present": bool(present),
+        "report": bool(report),
+    }
+    data["id"] = hashlib.sha1(json.dumps([data["tokens"], data["states"], title, lanes]).encode()).hexdigest()[:16]
+    return data
