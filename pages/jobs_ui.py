@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dlm_core.classroom import jobs
+from dlm_core.serving import jobs
 
 
 def session_id() -> str | None:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from dlm_core.classroom import jobs
-from dlm_core.classroom.jobs import JobQueue
+from dlm_core.serving import jobs
+from dlm_core.serving.jobs import JobQueue
 
 
 @pytest.fixture

@@ -261,7 +261,7 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     # recompute with tiny settings so the test stays fast (the page takes whatever settings it gets)
     monkeypatch.setattr(compare.CompareSettings, "quick", classmethod(
         lambda cls: cls(n_samples=300, n_t=20, steps=(1, 6), strategy_steps=(6,), remdm_etas=(0.0, 0.2))))
-    from dlm_core.classroom import jobs
+    from dlm_core.serving import jobs
 
     done = jobs.default_queue().counts[jobs.DONE]
     next(b for b in at.button if b.key == "cmp_recompute").click().run()

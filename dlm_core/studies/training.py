@@ -275,7 +275,7 @@ class TrainingJob:
         self.started = time.time()
 
     def start(self) -> TrainingJob:
-        from dlm_core.classroom.jobs import default_queue
+        from dlm_core.serving.jobs import default_queue
 
         queue = self.queue or default_queue()
         self.job = queue.submit(self._run, kind="train", owner=self.owner, cost=self.cfg.steps,

@@ -386,7 +386,7 @@ def generate_in_worker(send, cancelled, name: str, trust_remote_code: bool, prom
     """`generate` in a worker process (jobs.WorkerProcess): the model is loaded there on first use (the
     last one is kept), each step's (step, steps, text) streams back through `send`, and a cancel ends
     the generation after the current step."""
-    from dlm_core.classroom.jobs import Cancelled
+    from dlm_core.serving.jobs import Cancelled
 
     torch.set_num_threads(1)  # a worker takes one core (DLM_WORKERS of them in all)
     key = (name, bool(trust_remote_code))

@@ -194,7 +194,7 @@ full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)
 to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
 url_notices(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
-    from dlm_core.classroom import jobs
+    from dlm_core.serving import jobs
     from pages.jobs_ui import follow_or_cancel, job_queue, session_id
 
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}

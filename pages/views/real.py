@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from dlm_core.classroom import jobs
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
 from dlm_core.render.stage import stage_data
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
+from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
 from dlm_core.variants import hf_adapter
 from dlm_core.variants.registry import VARIANTS

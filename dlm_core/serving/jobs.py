@@ -40,7 +40,7 @@ from collections.abc import Callable
 from statistics import median
 from typing import Any
 
-from dlm_core.classroom.worker_process import Cancelled, WorkerError, WorkerProcess
+from dlm_core.serving.worker_process import Cancelled, WorkerError, WorkerProcess
 
 LOG = logging.getLogger(__name__)
 
