@@ -98,19 +98,19 @@ def cmd_eval(a) -> int:
 
 
 def cmd_generate(a) -> int:
-    from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
     from dlm_core.variants import hf_adapter
+    from dlm_core.variants.real import VARIANT as REAL
 
     if a.trust_remote_code:
         print(f"warning: {hf_adapter.REMOTE_CODE_WARNING}", file=sys.stderr)
     opts = hf_adapter.LoadOptions(trust_remote_code=a.trust_remote_code, device=a.device, dtype=a.dtype)
     lm = hf_adapter.load(a.model, opts)
-    steps = a.steps if a.steps is not None else a.gen_length if a.strategy == "threshold" else 64
     threshold = {} if a.threshold is None else {"threshold": a.threshold}
-    cfg = MaskedSamplerConfig(steps=steps, strategy=a.strategy, temperature=a.temperature, **threshold,
-                              block_length=a.block_length, cfg_scale=a.cfg, seed=a.seed, top_k=a.top_k)
-    traj = hf_adapter.generate(lm, a.prompt, a.gen_length, cfg, use_chat_template=not a.no_chat_template,
-                               suppress_eos=a.suppress_eos)
+    cfg = REAL.sampler_config(a.steps, a.seed, gen_length=a.gen_length, strategy=a.strategy,
+                              temperature=a.temperature, **threshold, block_length=a.block_length, cfg_scale=a.cfg,
+                              top_k=a.top_k)
+    traj = REAL.generate(lm, a.prompt, a.gen_length, cfg, use_chat_template=not a.no_chat_template,
+                         suppress_eos=a.suppress_eos)
     if a.json:
         print(traj.to_json())
     else:

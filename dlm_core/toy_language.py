@@ -170,6 +170,13 @@ def _predicate_number_fixes(x: tuple[int, ...]) -> bool:
     return False
 
 
+def writes_units(vocab, ids) -> bool:
+    """Whether `ids`, written with this vocabulary, are L units of the toy language (what validity_reason
+    judges): a run of a toy model, not real text or a shared file of some other vocabulary."""
+    return (isinstance(vocab, (list, tuple)) and tuple(vocab[:V]) == UNITS and len(ids) == L
+            and all(isinstance(i, int) and 0 <= i < V for i in ids))
+
+
 def validity_reason(ids) -> str:
     """Exactly one reason, the first that applies: valid, padding, agreement, predicate_number, other."""
     x = tuple(int(i) for i in ids)

@@ -2,7 +2,8 @@
 
 One `StepRecord` per reverse step, the same for every model and variant. Pages and
 figures only read trajectories; they never call a model. Trajectories round-trip
-through JSON so a run can be exported, shared and replayed.
+through JSON so a run can be exported, shared and replayed (a shared file is read, and
+checked, by trajectory_file.load).
 """
 
 from __future__ import annotations
@@ -44,8 +45,15 @@ class Trajectory:
     # "edited": the state it continued from, ...}; its first k records are its parent's
     branch: dict | None = None
 
+    @property
+    def is_real_text(self) -> bool:
+        """Whether this run wrote real text with a model's tokenizer (its vocabulary maps the ids it used to
+        their tokens), not the toy language's units: the toy language's verdicts do not apply to it, and its
+        tokens may carry a tokenizer's markers. The one place that question is answered."""
+        return isinstance(self.vocab, dict)
+
     def token_text(self, i: int) -> str:
-        return self.vocab[str(int(i))] if isinstance(self.vocab, dict) else self.vocab[int(i)]
+        return self.vocab[str(int(i))] if self.is_real_text else self.vocab[int(i)]
 
     @property
     def n_steps(self) -> int:
@@ -88,22 +96,6 @@ class Trajectory:
     @classmethod
     def from_json(cls, text: str) -> Trajectory:
         return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def load(cls, text: str | bytes) -> Trajectory:
-        """A trajectory from a shared JSON file, checked: a clear ValueError for anything else."""
-        try:
-            d = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"this file is not JSON ({e})") from e
-        if not isinstance(d, dict) or not {"variant", "vocab", "initial", "records"} <= set(d):
-            raise ValueError("this JSON is not a trajectory (it needs variant, vocab, initial and records)")
-        try:
-            traj = cls.from_dict(d)
-        except TypeError as e:
-            raise ValueError(f"this JSON is not a trajectory ({e})") from e
-        traj.check()
-        return traj
 
     def check(self) -> None:
         """Raise ValueError unless the records fit together: lengths, ids, positions, step numbers."""

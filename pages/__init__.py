@@ -1,89 +1,18 @@
-"""Widgets shared by several pages: the stage (the browser player), URL query-parameter syncing, the
-sampler controls drawn from a variant's declared options, and the one place models come
-from (the shipped checkpoints, shared by every session, and the models trained in this
-session). Only layout and session state here; all computation is in dlm_core."""
+"""Widgets shared by several pages: the stage (the browser player), exports and imports, the glossary,
+the one place HTML is drawn, and the one place models come from (the shipped checkpoints, shared by
+every session, and the models trained in this session). A page's settings and its link are its typed
+page state (pages/state.py). Only layout and session state here; all computation is in dlm_core."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from pages.state import PageState, md_escape, setting
+
+__all__ = ["PageState", "md_escape", "setting"]  # re-exported: every page imports them from here
+
 SPEEDS = {"slow (1.5 s/step)": 1.5, "normal (0.8 s/step)": 0.8, "fast (0.3 s/step)": 0.3,
           "very fast (0.15 s/step)": 0.15}
-
-
-def md_escape(text: str) -> str:
-    """Text from a URL, a file or a model, safe inside Markdown (no links, no HTML, no formatting)."""
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in str(text))
-
-
-def _note(key: str, raw, value, why: str) -> None:
-    notes = st.session_state.setdefault("_url_notes", [])
-    notes.append(f"{md_escape(key)} = {md_escape(repr(str(raw))[:60])} {why}: using {md_escape(value)}")
-
-
-def _page_id() -> str:
-    """The page this script run draws (its script hash), or "" outside a page run."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return getattr(ctx, "page_script_hash", "") if ctx is not None else ""
-
-
-def from_query(key: str, default, cast=str, choices=None, lo=None, hi=None, step=None, max_len=None):
-    """Initialise session_state[key] from the URL (?key=value) once, else from `default`.
-
-    A value that cannot be read falls back to the default, a number out of [lo, hi] is clamped,
-    one between the levels `step` apart (from lo) is rounded to the nearest, a text longer than
-    `max_len` is cut and an unknown choice falls back; each such change is noted for
-    `url_notices()` to say.
-
-    A value kept by another page under the same name (Reverse's `step` is not a lesson's step)
-    is read afresh, so pages never see each other's settings."""
-    owners = st.session_state.setdefault("_url_key_page", {})
-    page = _page_id()
-    if key in st.session_state and owners.get(key, page) != page:
-        del st.session_state[key]
-    owners[key] = page
-    if key not in st.session_state:
-        value = default
-        if key in st.query_params:
-            raw = st.query_params[key]
-            try:
-                value = cast(raw)
-                if isinstance(value, float) and value != value:  # NaN
-                    raise ValueError(raw)
-            except (TypeError, ValueError, OverflowError):
-                value = default
-                _note(key, raw, value, "is not a valid value")
-            else:
-                if lo is not None and value < lo:
-                    value = lo
-                    _note(key, raw, value, f"is below the smallest allowed value ({lo})")
-                elif hi is not None and value > hi:
-                    value = hi
-                    _note(key, raw, value, f"is above the largest allowed value ({hi})")
-                if step is not None:
-                    snapped = round((lo or 0) + round((value - (lo or 0)) / step) * step, 10)
-                    if abs(snapped - value) > 1e-9:
-                        value = snapped
-                        _note(key, raw, value, f"is not one of the levels {step:g} apart")
-                if max_len is not None and len(value) > max_len:
-                    value = value[:max_len]
-                    _note(key, raw, f"its first {max_len} characters", "is too long")
-                if choices is not None and value not in choices:
-                    value = default
-                    _note(key, raw, value, "is not one of the choices")
-        st.session_state[key] = value
-    return st.session_state[key]
-
-
-def url_notices(where=None) -> None:
-    """Say which values of the link were changed (once), instead of failing or resetting silently.
-    Call it after the page has read all its settings; `where`: a container placed near the top."""
-    notes = st.session_state.pop("_url_notes", [])
-    if notes:
-        (where or st).info("Some settings in the link were changed: " + "; ".join(notes) + ".",
-                           icon=":material/link:")
 
 
 def show_html(markup, where=None) -> None:
@@ -94,21 +23,6 @@ def show_html(markup, where=None) -> None:
     if not isinstance(markup, Markup):
         raise TypeError("show_html draws only dlm_core.safe_html.Markup (build it with html_of)")
     (where or st).markdown(markup, unsafe_allow_html=True)
-
-
-def url_bool(text: str) -> bool:
-    if str(text).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(text).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(text)
-
-
-def to_query(keys) -> None:
-    """Write the current settings to the URL so a link reproduces this view."""
-    for k in keys:
-        if k in st.session_state:
-            st.query_params[k] = str(st.session_state[k])
 
 
 # ----------------------------------------------------------------------------- models
@@ -135,6 +49,16 @@ def shipped_model(variant: str):
         st.stop()
 
 
+@st.cache_data(max_entries=64, show_spinner="Working out the answer from the models ...")
+def computed_answer(question_id: str):
+    """A lesson question's answer from the shipped models and the exact maths (dlm_core.classroom.questions),
+    computed once per server and shared by every student."""
+    from dlm_core.classroom.questions import QUESTIONS
+    from dlm_core.variants.registry import VARIANTS
+
+    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
+
+
 def session_models(variant: str) -> dict:
     """The models of one variant trained on the Train page in this session: {label: model}."""
     return {label: m for label, (v, m) in st.session_state.get("session_models", {}).items() if v == variant}
@@ -155,50 +79,13 @@ def add_session_model(label: str, variant: str, model) -> None:
 # -------------------------------------------------------------------- sampler controls
 
 
-def variant_picker(key: str, steps_key: str | None = None):
-    """A selectbox over the registered variants, kept in the URL under `key`; returns the Variant.
-    Switching variant sets `steps_key` (if given) to the new variant's own default number of steps."""
+def switch_variant(view, steps: str | None = None) -> None:
+    """After the variant setting changed: `steps` (a setting of the page) takes the new variant's own
+    default number of steps."""
     from dlm_core.variants.registry import VARIANTS
 
-    def _switched():
-        if steps_key:
-            st.session_state[steps_key] = VARIANTS[st.session_state[key]].default_steps
-
-    from_query(key, next(iter(VARIANTS)), choices=list(VARIANTS))
-    st.selectbox("Variant", list(VARIANTS), key=key, on_change=_switched)
-    return VARIANTS[st.session_state[key]]
-
-
-def sampler_controls(config_class) -> tuple[dict, list[str]]:
-    """Draw the options a sampler config declares (dlm_core.sampler.option), each kept in the
-    URL under its short name. Returns (the options for the sampler, the URL keys used).
-    A setting that does not apply (Option.when) is drawn disabled and passes its off value."""
-    from dlm_core.sampling.sampler import UNSET, option_active
-
-    declared = config_class.options()
-    values, keys = {}, []
-    for name, opt, default in declared:
-        key = opt.url or name
-        start = default if opt.page_default is UNSET else opt.page_default
-        disabled = not option_active(opt, values)
-        if opt.choices is not None:
-            cast = type(next(c for c in opt.choices if c is not None))
-            from_query(key, start, cast, choices=opt.choices)
-            st.selectbox(opt.label, opt.choices, key=key, disabled=disabled, help=opt.help or None)
-        elif isinstance(default, bool):
-            from_query(key, start, url_bool)
-            st.toggle(opt.label, key=key, disabled=disabled, help=opt.help or None)
-        else:
-            from_query(key, float(start), float, lo=float(opt.lo), hi=float(opt.hi))
-            st.slider(opt.label, float(opt.lo), float(opt.hi), step=opt.step, key=key, disabled=disabled,
-                      help=opt.help or None)
-        values[name] = st.session_state[key]
-        keys.append(key)
-    options = {}
-    for name, opt, default in declared:
-        off = default if opt.off_value is UNSET else opt.off_value
-        options[name] = values[name] if option_active(opt, values) else off
-    return options, keys
+    if steps:
+        view.set(steps, VARIANTS[view.variant].default_steps)
 
 
 # ------------------------------------------------------------------------ the stage
@@ -255,8 +142,9 @@ def export_buttons(traj, k: int, name: str) -> None:
 
 def import_trajectory(key: str):
     """A trajectory JSON someone shared, to replay on the stage (None: none opened). A file that is
-    not a valid trajectory gets a clear message; its text is never drawn as HTML."""
-    from dlm_core.trajectory import Trajectory
+    not a valid trajectory gets one sentence (dlm_core.trajectory_file) and the page keeps what it shows; its
+    text is never drawn as HTML."""
+    from dlm_core import trajectory_file
 
     with st.sidebar.expander("Open a shared trajectory"):
         up = st.file_uploader("Trajectory (JSON)", type=["json"], key=key,
@@ -264,8 +152,8 @@ def import_trajectory(key: str):
     if up is None:
         return None
     try:
-        traj = Trajectory.load(up.getvalue())
-    except ValueError as e:
+        traj = trajectory_file.load(up.getvalue())
+    except trajectory_file.TrajectoryFileError as e:
         st.error(f"{md_escape(up.name)} could not be opened: {md_escape(e)}")
         return None
     st.info(f"Showing the trajectory from {md_escape(up.name)} ({traj.n_steps} steps). Remove the file in the "

@@ -92,3 +92,80 @@ def follow_or_cancel(job: jobs.Job, box, on_progress=None) -> None:
     finally:
         if not job.finished:
             job.cancel("stopped")
+
+
+def queued(compute, *, kind: str, cost: float, label: str, hint_s: float, key: str, stop_help: str = "") -> jobs.Job:
+    """Run `compute(report)` in the server's queue and hold this script run until it has finished:
+    its place while it waits, then a progress bar and a Stop button (key `key`). `report(fraction, text)`
+    shows how far it is and is where a Stop, another click or a closed tab ends it. Returns the finished
+    job (done, failed or cancelled): the page shows its result or its error."""
+
+    def run(job):  # in the queue's worker
+        def report(fraction: float, text: str) -> None:
+            job.progress = (fraction, text)
+            job.check()  # a cancel ends the work here
+
+        return compute(report)
+
+    job = job_queue().submit(run, kind=kind, owner=session_id(), cost=cost, label=label, hint_s=hint_s)
+    stop_box, bar = st.empty(), st.empty()
+    stop_box.button("Stop", icon=":material/stop:", key=key, help=stop_help or None)
+
+    def show_progress() -> None:
+        if job.progress is not None:
+            fraction, text = job.progress
+            bar.progress(min(max(float(fraction), 0.0), 1.0), text=text)
+
+    follow_or_cancel(job, bar, on_progress=show_progress)
+    stop_box.empty()
+    bar.empty()
+    return job
+
+
+def _rerun_once(key: str, job) -> None:
+    """One full rerun when `job` has finished (it re-enables the page's settings and ends the fragment's
+    refreshing), never two for the same job."""
+    if st.session_state.get(f"{key}_rerun_done") is not job:
+        st.session_state[f"{key}_rerun_done"] = job
+        st.rerun()
+
+
+def live_training(job, key: str, entropy_bits_per_unit: float, caption: str, on_finished=None) -> None:
+    """A training job (dlm_core.studies.training.TrainingJob), live: its place in the line while it waits
+    (with a way out), then its progress, a Stop button and the loss and NELBO against the entropy H, every
+    second; `on_finished(snap)` once it has finished without an error (e.g. to offer the model)."""
+    from dlm_core.render import plotly_figures
+
+    refresh = refresh_every(job)
+
+    @st.fragment(run_every=refresh)
+    def live() -> None:
+        if started_since(job, refresh):
+            st.rerun()  # it trains now: a full rerun makes the live view refresh every second
+        snap = job.snapshot()
+        if snap["waiting"]:  # in the server's line: its place, an estimate, and a way out
+            show_waiting(job.job)
+            if st.button("Stop", icon=":material/stop:", key=f"{key}_stop", help="Leave the line: nothing is trained."):
+                job.stop()
+                st.rerun()  # a full rerun re-enables the settings
+            return
+        if snap["cancelled"]:
+            st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
+            _rerun_once(key, job)
+            return
+        done_steps = snap["losses"][-1][0] if snap["losses"] else 0
+        st.progress(done_steps / snap["steps"], text=f"{job.cfg.variant}: step {done_steps} / {snap['steps']} "
+                                                     f"({snap['elapsed_s']:.0f} s)")
+        if snap["running"] and st.button("Stop", icon=":material/stop:", key=f"{key}_stop"):
+            job.stop()
+        st.plotly_chart(plotly_figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit),
+                        key=f"{key}_curve")
+        st.caption(caption)
+        if snap["error"]:
+            st.error(f"Training failed: {snap['error']}")
+        elif not snap["running"] and on_finished is not None:
+            on_finished(snap)
+        if not snap["running"]:
+            _rerun_once(key, job)
+
+    live()

@@ -14,15 +14,16 @@ storing is in dlm_core.poll; every text drawn here is escaped."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import streamlit as st
 
 from dlm_core.classroom import poll
 from dlm_core.render.safe_html import Markup, html_of, join
-from pages import from_query, md_escape, show_html
+from pages import PageState, md_escape, setting, show_html
 
-ROOM, HOST = "room", "host"  # the URL keys (and session_state keys, via from_query)
+ROOM, HOST = "room", "host"  # the URL keys (and session_state keys)
 POLL_PATH = "poll"  # url_path of the Class poll page in app.py
 TALLY_EVERY_S = 1.5
 STUDENT_EVERY_S = 3.0  # what a student waits, at most, to see a reveal or the next question
@@ -67,12 +68,21 @@ def store() -> poll.PollStore:
 # ------------------------------------------------------------------------- the URL
 
 
-def room_from_url() -> tuple[str, str]:
-    """(room code, teacher key) of this session, read from ?room= and ?host= once; ("", "") if none."""
-    from_query(ROOM, "", str, max_len=2 * poll.CODE_LENGTH)
-    from_query(HOST, "", str, max_len=64)
-    code, host = poll.normalise_code(st.session_state[ROOM]), str(st.session_state[HOST])
+@dataclass
+class PollView:
+    """The room this session is in, in the link (?room=CODE, and the teacher's ?host=KEY); _set_room writes it."""
+
+    room: str = setting("", max_len=2 * poll.CODE_LENGTH, widget="url", in_link=False)
+    host: str = setting("", max_len=64, widget="url", in_link=False)
+
+
+def room_from_url(notices=None) -> tuple[str, str]:
+    """(room code, teacher key) of this session, from ?room= and ?host= (a room link followed in this tab
+    opens that room); ("", "") if none. Notices about the link go to `notices`."""
+    view = PageState(PollView)
+    code, host = poll.normalise_code(view.bind(ROOM)), str(view.bind(HOST))
     _set_room(code, host)  # back in the URL after a visit to another page
+    view.finish(notices)
     return code, host
 
 
@@ -83,6 +93,7 @@ def _set_room(code: str, host: str = "") -> None:
             st.query_params[k] = v
         elif k in st.query_params:
             del st.query_params[k]
+    PageState().remember_link()
 
 
 def leave_room() -> None:

@@ -11,9 +11,8 @@ from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 from tiny_models import make_bert, make_gpt2, make_remote_code
 
-from dlm_core import cli
+from dlm_core import cli, trajectory_file
 from dlm_core.studies import training
-from dlm_core.trajectory import Trajectory
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 120
@@ -207,7 +206,7 @@ def test_an_empty_prompt_generates_from_an_empty_canvas(files):
 ])
 def test_a_file_that_is_not_a_trajectory_is_refused(text, words):
     with pytest.raises(ValueError, match=words):
-        Trajectory.load(text)
+        trajectory_file.load(text)
 
 
 def test_a_branch_field_that_does_not_fit_is_refused():
@@ -217,7 +216,7 @@ def test_a_branch_field_that_does_not_fit_is_refused():
     d = v.trajectory(training.load_checkpoint(training.default_checkpoint("masked"))[0], 6, 0).to_dict()
     d["branch"] = {"from_step": 2, "edited": [0, 1], "pins": []}
     with pytest.raises(ValueError, match="edited state"):
-        Trajectory.load(json.dumps(d))
+        trajectory_file.load(json.dumps(d))
 
 
 def test_reverse_settings_that_do_not_fit_say_so():

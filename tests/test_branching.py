@@ -4,6 +4,7 @@ import pytest
 import torch
 from tiny_models import make_bert
 
+from dlm_core import trajectory_file
 from dlm_core.render.cells import display_tokens
 from dlm_core.sampling.branching import Edits, describe
 from dlm_core.sampling.masked_sampler import MaskedSamplerConfig
@@ -11,6 +12,7 @@ from dlm_core.studies import training
 from dlm_core.toy_language import ID, MASK_ID
 from dlm_core.trajectory import Trajectory
 from dlm_core.variants import hf_adapter as H
+from dlm_core.variants.real import VARIANT as REAL
 from dlm_core.variants.registry import VARIANTS
 
 NAMES = list(VARIANTS)
@@ -109,7 +111,7 @@ def test_branches_export_and_import(models, name):
     v = VARIANTS[name]
     parent = v.trajectory(models[name], None, 5)
     child = v.branch(models[name], parent, 1, Edits(pins={0: ID["our"]}, remask=(3,)), seed=2, label="b1")
-    back = Trajectory.load(child.to_json())
+    back = trajectory_file.load(child.to_json())
     assert back.to_dict() == child.to_dict() and back.branch["label"] == "b1"
     broken = child.to_dict()
     broken["branch"] = {**broken["branch"], "from_step": 99}
@@ -126,12 +128,12 @@ def test_a_real_model_branch(bert):
     k = 5
     tok = next(i for i in range(5, 40) if i != bert.mask_id and i not in parent.final)
     committed = [i for i in range(g, g + 8) if parent.tokens_at(k)[i] != bert.mask_id]
-    child = H.branch(bert, parent, k, Edits(pins={g: tok}, remask=(committed[-1],)), seed=3)
+    child = REAL.branch(bert, parent, k, Edits(pins={g: tok}, remask=(committed[-1],)), seed=3)
     assert child.records[:k] == parent.records[:k] and child.text_per_step[:k] == parent.text_per_step[:k]
     assert len(child.text_per_step) == child.n_steps == 8
     assert all(r.tokens[g] == tok for r in child.records[k:]) and bert.mask_id not in child.final
     assert child.branch["edited"][committed[-1]] == bert.mask_id and child.commit_step()[committed[-1]] > k
     assert child.final[:g] == parent.final[:g]  # the prompt is untouched
-    assert Trajectory.load(child.to_json()).to_dict() == child.to_dict()
+    assert trajectory_file.load(child.to_json()).to_dict() == child.to_dict()
     with pytest.raises(ValueError, match="in the prompt"):
-        H.branch(bert, parent, k, Edits(pins={0: tok}), seed=3)
+        REAL.branch(bert, parent, k, Edits(pins={0: tok}), seed=3)

@@ -368,7 +368,9 @@ def test_a_real_page_branch_runs_in_the_queue():
     assert jobs.default_queue().counts[jobs.DONE] == before[jobs.DONE] + 1
     branch = at.session_state["real_branches"]["runs"][-1]
     seed = branch.branch["seed"]  # the seed the panel offered (the run's seed + the number of runs)
+    from dlm_core.variants.real import VARIANT as REAL
+
     lm = hf_adapter.load()
-    expect = hf_adapter.branch(lm, parent, 3, Edits(remask=(pos,)), seed)
+    expect = REAL.branch(lm, parent, 3, Edits(remask=(pos,)), seed)
     assert branch.branch == expect.branch and seed == parent.settings["seed"] + 1
     assert branch.final == expect.final and branch.branch["from_step"] == 3 and branch.branch["remasked"] == [pos]

@@ -16,9 +16,10 @@ from streamlit.testing.v1 import AppTest
 
 from dlm_core import toy_language as T
 from dlm_core.render import cells
-from dlm_core.sampling.sampler import CHUNK, Sampler, SamplerConfig, StepOutput, option, top_k_of
+from dlm_core.sampling.options import option
+from dlm_core.sampling.sampler import CHUNK, Sampler, SamplerConfig, StepOutput, top_k_of
 from dlm_core.studies import training
-from dlm_core.variants.base import PageText, Variant
+from dlm_core.variants.base import PageText, ToyVariant
 from dlm_core.variants.evaluate import EvalReport, EvalSettings
 from dlm_core.variants.registry import VARIANTS, get
 
@@ -68,7 +69,7 @@ class UnigramSampler(Sampler):
                           confidence=probs.gather(-1, self.x[..., None])[..., 0])
 
 
-class UnigramVariant(Variant):
+class UnigramVariant(ToyVariant):
     name = "unigram"
     default_steps = 3
     config_class = UnigramConfig

@@ -50,13 +50,13 @@ def _text_w(text: str, size: int) -> float:
 
 def unit_label(traj: Trajectory, token: int) -> str:
     """The text a chip or cell shows for a unit: printable, one line, at most MAX_LABEL_CHARS characters."""
-    if traj.variant == "real" and traj.mask_id is not None and int(token) == int(traj.mask_id):
+    if traj.is_real_text and traj.mask_id is not None and int(token) == int(traj.mask_id):
         return REAL_MASK_LABEL
     try:
         text = str(traj.token_text(token))
     except (KeyError, IndexError, TypeError, ValueError):
         text = f"#{token}"
-    if traj.variant == "real":  # byte-level BPE / SentencePiece markers
+    if traj.is_real_text:  # byte-level BPE / SentencePiece markers
         text = text.replace("Ġ", " ").replace("▁", " ").replace("Ċ", "\n").replace("ĉ", "\t")
     text = text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
     text = "".join(ch if ch.isprintable() else "?" for ch in text).strip() or "·"

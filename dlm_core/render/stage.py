@@ -81,12 +81,12 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
                       "states": ["".join(str(STATE_KEYS.index(x)) for x in row) for row in cell_states(b)],
                       "commits": _commits(b), "fixed": list(b.fixed)})
     used = sorted({i for row in tokens for i in row} | {i for lane in lanes for row in lane["tokens"] for i in row})
+    real = traj.is_real_text
     vocab = traj.vocab
-    if isinstance(vocab, dict):  # a real model's branches may write ids the original never used
+    if real:  # a real model's branches may write ids the original never used
         vocab = {k: v for b in [*(branches or []), traj] for k, v in b.vocab.items()}
-    texts = {str(i): vocab[str(i)] if isinstance(vocab, dict) else vocab[i] for i in used}
+    texts = {str(i): vocab[str(i)] if real else vocab[i] for i in used}
     labels = dict(texts)  # the raw token, for row labels and hovers
-    real = isinstance(traj.vocab, dict)
     if real:  # running text: each token's piece as it reads, [MASK] as a box
         pieces = running_text_pieces([texts[str(i)] for i in used])
         texts = {str(i): (MASK_GLYPH if i == traj.mask_id else p) for i, p in zip(used, pieces, strict=True)}

@@ -22,12 +22,15 @@ EMBEDDING_FRAME = 2.5  # half-width of the Forward page's embedding view (units 
 def distribution_html(traj: Trajectory, k: int, position: int) -> Markup:
     """The predicted distribution of one position at step k (the record of step k, k >= 1): one bar per
     unit, most likely first; the unit the step drew is outlined."""
+    if not traj.records:
+        return _no_prediction("The run has no steps: nothing was predicted.")
     rec = traj.records[max(k, 1) - 1]
+    if not rec.topk_ids or not 0 <= position < len(rec.topk_ids):
+        return _no_prediction("This run did not record the model's predictions (a file exported without them).")
     ids, probs = rec.topk_ids[position], rec.topk_probs[position]
     if not ids:
-        return html_of("<div role='figure' aria-label='no prediction' style='padding:1rem;border:1px solid #DDD;"
-                       "border-radius:6px'>No prediction at this "
-                       "step: the position was already fixed (SUBS copies unmasked positions through).</div>")
+        return _no_prediction("No prediction at this step: the position was already fixed (SUBS copies unmasked "
+                              "positions through).")
     chosen = display_tokens(traj, max(k, 1))[position]  # what the stage shows there after the step
     rows = []
     for i, p in zip(ids, probs):
@@ -43,6 +46,11 @@ def distribution_html(traj: Trajectory, k: int, position: int) -> Markup:
             label=traj.token_text(i), p3=f"{p:.3f}", mark=mark, w=f"{100 * p:.1f}", fill=viridis(p)))
     return html_of("<div role='figure' aria-label='predicted distribution of position {pos}'>{rows}</div>",
                    pos=position + 1, rows=join(rows))
+
+
+def _no_prediction(text: str) -> Markup:
+    return html_of("<div role='figure' aria-label='no prediction' style='padding:1rem;border:1px solid #DDD;"
+                   "border-radius:6px'>{text}</div>", text=text)
 
 
 def order_html(traj: Trajectory, k: int | None = None) -> Markup:

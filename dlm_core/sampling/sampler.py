@@ -1,7 +1,7 @@
 """The one contract every reverse-process sampler keeps (like a diffusers scheduler).
 
 - It is built from a config dataclass, a subclass of `SamplerConfig`. Fields that a page
-  may draw as a control carry an `Option` in their metadata (`option(...)`), so a page
+  may draw as a control carry an `Option` in their metadata (`options.option(...)`), so a page
   reads a variant's controls from its config class instead of writing them itself.
 - `done` says whether all steps are taken; `step()` advances one reverse step t -> s and
   returns one `StepOutput`: the fields every variant has, plus small per-variant extensions
@@ -16,39 +16,15 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
 
+from dlm_core.sampling.options import Option
 from dlm_core.trajectory import StepRecord, Trajectory
 
-UNSET = type("Unset", (), {"__repr__": lambda self: "UNSET"})()  # an Option value that was not given
 CHUNK = 4096  # samples per batch in sample_batched; the chunk starting at sample j uses seed + j
-
-
-@dataclass(frozen=True)
-class Option:
-    """How a page draws one sampler setting: a choice among `choices`, a number in [lo, hi]
-    (`step` apart), or a switch (a bool field). `when=(field, values)`: the setting only
-    matters when that other field takes one of `values`; otherwise the page disables it and
-    the sampler gets `off_value` (default: the field's default)."""
-
-    label: str
-    help: str = ""
-    choices: tuple | None = None
-    lo: float | None = None
-    hi: float | None = None
-    step: float | None = None
-    url: str | None = None  # short name in the page URL (default: the field name)
-    page_default: Any = UNSET  # the page's starting value, when it differs from the config's
-    when: tuple[str, tuple] | None = None
-    off_value: Any = UNSET
-
-
-def option(default, **kw) -> Any:
-    """A config field that pages draw as a control."""
-    return field(default=default, metadata={"option": Option(**kw)})
 
 
 @dataclass
@@ -120,11 +96,6 @@ def normalise_pins(pins) -> tuple[tuple[int, int], ...]:
     if len({i for i, _ in pairs}) != len(pairs):
         raise ValueError("a position can only be pinned to one unit")
     return tuple(pairs)
-
-
-def option_active(opt: Option, values: dict) -> bool:
-    """Whether a setting matters given the other settings (`Option.when`)."""
-    return opt.when is None or values.get(opt.when[0]) in opt.when[1]
 
 
 @dataclass

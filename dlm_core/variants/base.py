@@ -1,15 +1,14 @@
-"""The one interface every toy variant implements (registered in `variants.VARIANTS`).
+"""The interfaces every variant implements. Everything outside the variant modules (the CLI, the
+comparison, training, the pages) reaches a variant only through them:
 
-A variant is one module (masked.py, uniform.py, gaussian.py) that defines a subclass of
-`Variant` and an instance of it. Everything outside the variant modules (the CLI, the
-comparison, training, the pages) reaches a variant only through this interface:
-
-- the denoiser (`build_model`), the forward process (`corrupt`), the training `loss`;
-- a sampler (`make_sampler`) built from the variant's config class, whose declared options
-  are what a page draws as controls; `trajectory` and `sample` on top of it;
-- the bound (`bound`) and one `EvalReport` (`evaluate`);
-- the Forward page's view of z_t (`forward_view`, `schedule_curve`);
-- its default number of steps, vocabulary, legend states and the page texts.
+- `Variant`, what every variant has, toy or real (variants/real.py): a sampler (`make_sampler`) built
+  from its config class, whose declared options are what a page draws as controls; `trajectory` and
+  `sample` on top of it; branches (`branch`: continue a run from step k with pins and re-masks);
+- `ToyVariant`, a variant trained on the toy language (one module each: masked.py, uniform.py,
+  gaussian.py, registered in registry.VARIANTS): the denoiser (`build_model`), the forward process
+  (`corrupt`), the training `loss`, the bound (`bound`) and one `EvalReport` (`evaluate`), the Forward
+  page's view of z_t (`forward_view`, `schedule_curve`), its default number of steps, vocabulary, legend
+  states and the page texts.
 """
 
 from __future__ import annotations
@@ -43,6 +42,8 @@ class PageText:
 
 
 class Variant(ABC):
+    """What every variant has, toy or real: its sampler and the runs made with it."""
+
     name: str
     default_steps: int  # what a page starts with
     config_class: type[SamplerConfig]
@@ -50,25 +51,6 @@ class Variant(ABC):
     mask_id: int | None = None  # the absorbing state, if the variant has one
     vocab: tuple[str, ...] = UNITS  # id -> text of the ids its samplers emit
     legend: tuple[str, ...] = ()  # the cell states (render/palette.STATES) its trajectories use
-    forward_schedules: tuple[str, ...] = ("linear",)  # alpha_t choices of its forward process
-    train_defaults: dict = {}  # TrainConfig overrides
-    exact_nelbo: bool = False  # whether `bound` is exact (no standard error)
-    text: PageText
-
-    # ------------------------------------------------------------------ model and training
-
-    @abstractmethod
-    def build_model(self, cfg) -> torch.nn.Module:
-        """The denoiser of a training.TrainConfig."""
-
-    @abstractmethod
-    def corrupt(self, model, x0: torch.Tensor, t: torch.Tensor, generator=None, schedule: str = "linear"):
-        """z_t ~ q(z_t | x0) for a batch x0 (B, L) at times t (B,)."""
-
-    @staticmethod
-    @abstractmethod
-    def loss(model, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
-        """The training loss of a batch, nats per sentence (a variant sets its module's function)."""
 
     # ------------------------------------------------------------------------- sampling
 
@@ -106,19 +88,57 @@ class Variant(ABC):
             raise ValueError(f"the {self.name} variant cannot re-mask a position")
         return state
 
+    def check_edits(self, traj: Trajectory, edits: Edits) -> None:
+        """A clear ValueError for edits this variant cannot make on this run (any position, here)."""
+        return None
+
+    def continuation_sampler(self, model, config: SamplerConfig, state: torch.Tensor, traj: Trajectory) -> Sampler:
+        """The sampler that continues `traj` from the edited `state` (config.start_step = the parting step)."""
+        return self.make_sampler(model, config, x_init=state)
+
+    def finish_branch(self, model, branch: Trajectory, parent: Trajectory) -> Trajectory:
+        """What a branch carries beyond its records (a real model: its vocabulary and decoded texts)."""
+        return branch
+
     def branch(self, model, traj: Trajectory, k: int, edits: Edits, seed: int,
                on_step: Callable | None = None, label: str = "") -> Trajectory:
         """Continue `traj` from step k with `edits` (pins, re-masks) and its own seed, as a branch
-        that shares the first k steps."""
+        that shares the first k steps (sampling/branching.py). `on_step(record, sampler)` streams."""
         k = check_parting_step(traj, k)
         edits.check(traj.length)
+        self.check_edits(traj, edits)
         config = replace(self.config_class.from_settings(traj.settings), seed=int(seed),
                          pins=tuple(edits.pins.items()), start_step=k)
         generator = torch.Generator().manual_seed(int(seed) + 7919)  # the re-mask draws' own stream
         t_k = float(schedules.time_grid(traj.n_steps)[k])
         state = self.forget(model, self.state_at(traj, k), list(edits.remask), t_k, generator)
-        sampler = self.make_sampler(model, config, x_init=state)
-        return splice(traj, k, sampler, edits, on_step, label)
+        sampler = self.continuation_sampler(model, config, state, traj)
+        return self.finish_branch(model, splice(traj, k, sampler, edits, on_step, label), traj)
+
+
+class ToyVariant(Variant):
+    """A variant trained on the toy language: its denoiser, forward process, loss, exact evaluation and
+    the Forward page's view."""
+
+    forward_schedules: tuple[str, ...] = ("linear",)  # alpha_t choices of its forward process
+    train_defaults: dict = {}  # TrainConfig overrides
+    exact_nelbo: bool = False  # whether `bound` is exact (no standard error)
+    text: PageText
+
+    # ------------------------------------------------------------------ model and training
+
+    @abstractmethod
+    def build_model(self, cfg) -> torch.nn.Module:
+        """The denoiser of a training.TrainConfig."""
+
+    @abstractmethod
+    def corrupt(self, model, x0: torch.Tensor, t: torch.Tensor, generator=None, schedule: str = "linear"):
+        """z_t ~ q(z_t | x0) for a batch x0 (B, L) at times t (B,)."""
+
+    @staticmethod
+    @abstractmethod
+    def loss(model, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
+        """The training loss of a batch, nats per sentence (a variant sets its module's function)."""
 
     # ----------------------------------------------------------------------- evaluation
 

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlm_core import schedules
-from dlm_core.sampling.sampler import Sampler, SamplerConfig, StepOutput, option, positions, top_k_of
+from dlm_core.sampling.options import option
+from dlm_core.sampling.sampler import Sampler, SamplerConfig, StepOutput, positions, top_k_of
 from dlm_core.schedules import alpha_sigma, gamma_of
 from dlm_core.toy_language import L, V, support_arrays
-from dlm_core.variants.base import PageText, Variant
+from dlm_core.variants.base import PageText, ToyVariant
 from dlm_core.variants.denoiser import Denoiser, DenoiserConfig
 from dlm_core.variants.evaluate import EvalSettings, StepsCell
 from dlm_core.variants.gaussian_bound import nelbo_terms
@@ -310,7 +311,7 @@ class GaussianSampler(Sampler):
 # ------------------------------------------------------------------ the variant
 
 
-class GaussianVariant(Variant):
+class GaussianVariant(ToyVariant):
     name = "gaussian"
     default_steps = 24
     config_class = GaussianSamplerConfig

@@ -11,13 +11,12 @@ runs Python code that ships with the checkpoint.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from dlm_core import ASSETS
-from dlm_core.sampling.branching import Edits, check_parting_step, splice
 from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig
 from dlm_core.sampling.sampler import run_trajectory
 from dlm_core.trajectory import Trajectory
@@ -297,13 +296,13 @@ def build_canvas(lm: HFMaskedLM, prompt: str | None, gen_length: int, use_chat_t
     return Canvas(ids=ids, gen_start=len(head), gen_length=gen_length)
 
 
-def _step_text(lm: HFMaskedLM, tokens: list[int], gen_start: int, gen_length: int) -> str:
+def step_text(lm: HFMaskedLM, tokens: list[int], gen_start: int, gen_length: int) -> str:
     """The generated part of a step decoded, masks shown as ▢."""
     return lm.decode(tokens[gen_start: gen_start + gen_length],
                      skip_special=False).replace(lm.tokenizer.mask_token or "[MASK]", "▢")
 
 
-def _vocab_of(lm: HFMaskedLM, traj: Trajectory) -> dict[str, str]:
+def vocab_of(lm: HFMaskedLM, traj: Trajectory) -> dict[str, str]:
     """{str(id): text} of every id a trajectory uses (sequence and predictions)."""
     ids = set(traj.initial) | {i for r in traj.records for i in r.tokens} | {
         i for r in traj.records for row in r.topk_ids for i in row}
@@ -327,46 +326,17 @@ def generate(
     texts: list[str] = []
 
     def _on_step(rec, sampler):
-        texts.append(_step_text(lm, rec.tokens, canvas.gen_start, canvas.gen_length))
+        texts.append(step_text(lm, rec.tokens, canvas.gen_start, canvas.gen_length))
         if on_step is not None:
             on_step(rec, sampler, texts[-1])
 
     sampler = MaskedSampler(lm, config, canvas.ids, gen_start=canvas.gen_start, gen_length=canvas.gen_length)
     traj = run_trajectory(sampler, "real", {}, on_step=_on_step)
-    traj.vocab = _vocab_of(lm, traj)
+    traj.vocab = vocab_of(lm, traj)
     traj.text_per_step = texts
     traj.settings.update(model=lm.name, prompt=prompt or "", gen_length=gen_length, gen_start=canvas.gen_start,
                          chat_template=bool(use_chat_template and lm.has_chat_template and prompt))
     return traj
-
-
-def branch(lm: HFMaskedLM, traj: Trajectory, k: int, edits: Edits, seed: int, on_step=None,
-           label: str = "") -> Trajectory:
-    """Continue a real-model run from step k with edits (tokens pinned, positions re-masked) as a
-    branch sharing its first k steps (branching.py). Pins and re-masks must lie in the generated part."""
-    k = check_parting_step(traj, k)
-    edits.check(traj.length)
-    start, length = traj.gen_start, int(traj.settings.get("gen_length", traj.length - traj.gen_start))
-    outside = sorted(i + 1 for i in (*edits.pins, *edits.remask) if not start <= i < start + length)
-    if outside:
-        raise ValueError(f"position(s) {outside} are in the prompt: only generated positions "
-                         f"({start + 1}–{start + length}) can be pinned or re-masked")
-    config = replace(MaskedSamplerConfig.from_settings(traj.settings), seed=int(seed),
-                     pins=tuple(edits.pins.items()), start_step=k)
-    state = torch.tensor([traj.tokens_at(k)], dtype=torch.long)
-    state[:, list(edits.remask)] = lm.mask_id
-    texts = list((traj.text_per_step or [])[:k])
-
-    def _on_step(rec, sampler):
-        texts.append(_step_text(lm, rec.tokens, start, length))
-        if on_step is not None:
-            on_step(rec, sampler, texts[-1])
-
-    sampler = MaskedSampler(lm, config, state, gen_start=start, gen_length=length)
-    out = splice(traj, k, sampler, edits, _on_step, label)
-    out.vocab = {**traj.vocab, **_vocab_of(lm, out)}
-    out.text_per_step = texts
-    return out
 
 
 # ------------------------------------------- generation in a worker process of the job queue (jobs.py)

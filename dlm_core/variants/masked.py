@@ -25,9 +25,9 @@ import torch.nn.functional as F
 
 from dlm_core import schedules
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, BLOCKWISE, MaskedSampler, MaskedSamplerConfig
-from dlm_core.sampling.sampler import option
+from dlm_core.sampling.options import option
 from dlm_core.toy_language import MASK, MASK_ID, UNITS, L, V, support_arrays
-from dlm_core.variants.base import PageText, Variant
+from dlm_core.variants.base import PageText, ToyVariant
 from dlm_core.variants.denoiser import Denoiser, DenoiserConfig
 from dlm_core.variants.evaluate import BITS, EvalSettings, kl_bits
 
@@ -273,7 +273,7 @@ def canvas(pinned: dict[int, int] | None = None, batch: int = 1) -> torch.Tensor
     return x
 
 
-class MaskedVariant(Variant):
+class MaskedVariant(ToyVariant):
     name = "masked"
     default_steps = 6
     config_class = ToyMaskedConfig

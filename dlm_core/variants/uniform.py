@@ -21,7 +21,7 @@ import torch
 from dlm_core import schedules
 from dlm_core.sampling.sampler import Sampler, SamplerConfig, StepOutput, positions, top_k_of
 from dlm_core.toy_language import L, V, support_arrays
-from dlm_core.variants.base import PageText, Variant
+from dlm_core.variants.base import PageText, ToyVariant
 from dlm_core.variants.denoiser import Denoiser, DenoiserConfig
 from dlm_core.variants.evaluate import BITS, EvalSettings
 from dlm_core.variants.masked import EPS_T
@@ -295,7 +295,7 @@ class UniformSampler(Sampler):
 # ------------------------------------------------------------------ the variant
 
 
-class UniformVariant(Variant):
+class UniformVariant(ToyVariant):
     name = "uniform"
     default_steps = 24
     config_class = UniformSamplerConfig

@@ -1,22 +1,14 @@
 """Compare variants: the same footing for all three (exact entropy, same steps, same seeds)."""
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from dlm_core.classroom.glossary import verdict_words
 from dlm_core.render import chips, plotly_figures, study_figures
 from dlm_core.studies import compare  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import support_size, validity_reason
-from pages import (
-    from_query,
-    glossary_popover,
-    md_escape,
-    session_models,
-    shipped_model,
-    show_html,
-    to_query,
-    url_bool,
-    url_notices,
-)
+from pages import PageState, glossary_popover, md_escape, session_models, setting, shipped_model, show_html
 
 WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL", "KL (divergence)", "steps T",
          "variant", "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "NELBO", "NELBO − H",
@@ -28,6 +20,21 @@ WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL",
          "temperature"]
 
 RECOMPUTE_GUESS_S = 55.0  # the quick settings (2,000 samples per cell) here, before the queue has timed one
+SECTION_NAMES = ("Quality against steps", "Strategies and schedules", "Threshold decoding", "One seed, three variants")
+
+
+@dataclass
+class CompareView:
+    """What the Compare page shows, each in its link (a section's settings are read when it shows)."""
+
+    T: int = setting(24, label="Steps T for the table", widget="select_slider", url="cmp_T")  # T of the results
+    section: str = setting(SECTION_NAMES[0], label="Show", choices=SECTION_NAMES, widget="segmented", url="cmp_view",
+                           help="One comparison at a time; the table above stays.")
+    strategy_T: int = setting(6, label="Steps", widget="radio", url="cmp_strategy_T")  # T of the strategy cells
+    seed: int = setting(0, label="Seed", lo=0, hi=10**6, step=1, widget="number", url="cmp_seed")
+    seed_steps: int = setting(6, label="Steps", choices=(3, 6, 12, 24), widget="select_slider", url="cmp_seed_steps")
+    full: bool = setting(False, label="Full settings (20,000 samples per cell; about 15 minutes here)",
+                         url="cmp_full")
 
 st.title("Compare the variants honestly")
 st.caption("Same data, same step budgets, same seeds, the exact entropy H as the floor. "
@@ -56,6 +63,7 @@ def same_seed_trajectories(seed: int, steps: int):
     return {name: v.trajectory(shipped_model(name), steps, seed) for name, v in VARIANTS.items()}
 
 
+view = PageState(CompareView)
 results = st.session_state.get("compare_results") or shipped_results()
 if results is None:
     st.error("No results file (assets/compare_results.json). Run `python -m dlm_core compare --json --out "
@@ -68,8 +76,7 @@ st.markdown(f"Computed by `{results['command']}` on **{results['computed_at'][:1
             f"H = **{results['entropy_bits_per_unit']:.4f} bits/unit**; the plug-in KL of {n_cell:,} "
             f"exact samples would already be about {results['plugin_kl_bias_bits']:.4f} bits.")
 steps_list = [int(k) for k in next(iter(results["variants"].values()))["by_steps"]]
-from_query("cmp_T", 24 if 24 in steps_list else steps_list[-1], int, choices=steps_list)
-T = st.select_slider("Steps T for the table", steps_list, key="cmp_T")
+T = view.widget("T", choices=steps_list, default=24 if 24 in steps_list else steps_list[-1])
 st.markdown(compare.markdown_table(compare.summary_rows(results, T)))
 st.caption(
     "**What the columns mean** (↑ higher is better, ↓ lower is better):  \n"
@@ -112,8 +119,7 @@ def masked_section():
     c1, c2 = st.columns(2)
     with c1:
         options = [int(k) for k in results["strategies"]]
-        from_query("cmp_strategy_T", options[-1], int, choices=options)
-        sT = st.radio("Steps", options, horizontal=True, key="cmp_strategy_T")
+        sT = view.widget("strategy_T", choices=options, default=options[-1], horizontal=True)
         st.plotly_chart(plotly_figures.strategy_figure(results, sT), key="cmp_strat")
         st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
         cells = results["strategies"][str(sT)]
@@ -157,10 +163,8 @@ def same_seed_section():
 
     st.header("One seed, one click: the three variants side by side")
     c1, _ = st.columns([1, 3])
-    from_query("cmp_seed", 0, int, lo=0, hi=10**6)
-    seed = c1.number_input("Seed", 0, 10**6, key="cmp_seed")
-    from_query("cmp_seed_steps", 6, int, choices=[3, 6, 12, 24])
-    steps = c1.select_slider("Steps", [3, 6, 12, 24], key="cmp_seed_steps")
+    seed = view.widget("seed", c1)
+    steps = view.widget("seed_steps", c1)
     trajs = same_seed_trajectories(int(seed), int(steps))
     cols = st.columns(len(trajs))
     for col, (v, traj) in zip(cols, trajs.items(), strict=True):
@@ -174,12 +178,9 @@ def same_seed_section():
 
 # One section at a time: a rerun builds only the figures it shows (every figure costs the one shared
 # server CPU on every rerun, which a class of thirty feels), and a link can open any section.
-SECTIONS = {"Quality against steps": quality_section, "Strategies and schedules": masked_section,
-            "Threshold decoding": threshold_section, "One seed, three variants": same_seed_section}
-from_query("cmp_view", next(iter(SECTIONS)), choices=list(SECTIONS))
-view = st.segmented_control("Show", list(SECTIONS), key="cmp_view", required=True,
-                            help="One comparison at a time; the table above stays.")
-SECTIONS[view]()
+SECTIONS = dict(zip(SECTION_NAMES, (quality_section, masked_section, threshold_section, same_seed_section),
+                    strict=True))
+SECTIONS[view.widget("section", required=True)]()
 
 st.header("Recompute")
 from dlm_core.variants.registry import VARIANTS  # noqa: E402 (loads torch: after the table and the section are drawn)
@@ -189,36 +190,18 @@ picked = {}
 cols = st.columns(len(VARIANTS))
 for col, v in zip(cols, VARIANTS, strict=True):
     picked[v] = col.selectbox(f"{v} model", ["shipped", *trained[v]], key=f"cmp_model_{v}")
-from_query("cmp_full", False, url_bool)
-full = st.toggle("Full settings (20,000 samples per cell; about 15 minutes here)", key="cmp_full")
-to_query(["cmp_T", "cmp_view", "cmp_strategy_T", "cmp_seed", "cmp_seed_steps", "cmp_full"])
-url_notices(notice_box)
+full = view.widget("full")
+view.finish(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
     from dlm_core.serving import jobs
-    from pages.jobs_ui import follow_or_cancel, job_queue, session_id
+    from pages.jobs_ui import queued
 
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}
     settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
-
-    def compare_job(job):  # runs in the server's job queue: a class's recomputations take turns
-        def progress(fraction, text):
-            job.progress = (fraction, text)
-            job.check()  # Stop, another click or a closed tab ends it here
-
-        return compare.compute(settings, progress=progress, models=models)
-
-    job = job_queue().submit(compare_job, kind="compare", owner=session_id(), cost=settings.n_samples,
-                             label="recompute the comparison", hint_s=RECOMPUTE_GUESS_S * settings.n_samples / 2000)
-    stop_box, bar = st.empty(), st.empty()
-    stop_box.button("Stop", icon=":material/stop:", key="cmp_stop", help="Stop recomputing (the numbers shown stay).")
-
-    def show_progress() -> None:
-        if job.progress is not None:
-            bar.progress(*job.progress)
-
-    follow_or_cancel(job, bar, on_progress=show_progress)  # Stop interrupts this run, which cancels the job
-    stop_box.empty()
-    bar.empty()
+    job = queued(lambda report: compare.compute(settings, progress=report, models=models), kind="compare",
+                 cost=settings.n_samples, label="recompute the comparison", key="cmp_stop",
+                 hint_s=RECOMPUTE_GUESS_S * settings.n_samples / 2000,
+                 stop_help="Stop recomputing (the numbers shown stay).")
     if job.state == jobs.DONE:
         st.session_state.compare_results = job.result
         st.rerun()

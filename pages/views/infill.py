@@ -5,6 +5,8 @@ Thin: every number comes from dlm_core.infill_run.run_infill, which `python -m d
 page shows that command for its settings. The pins live in the URL as ?pins=2:our,4:is (positions from 1),
 so another page can link here with ?variant=...&pins=...."""
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
@@ -12,17 +14,8 @@ from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import study_figures
 from dlm_core.studies import infill, infill_run
 from dlm_core.toy_language import UNITS, L
-from pages import (
-    from_query,
-    glossary_popover,
-    md_escape,
-    options_text,
-    sampler_controls,
-    shipped_model,
-    to_query,
-    url_notices,
-    variant_picker,
-)
+from dlm_core.variants.registry import VARIANTS
+from pages import PageState, glossary_popover, md_escape, options_text, setting, shipped_model
 
 FREE = "free"
 NO_PINS = "none"  # ?pins=none: every position free
@@ -43,6 +36,20 @@ def steps_value(raw):
 def pins_value(raw) -> str:
     """?pins=2:our,4:is (or none), read and written back in its canonical form (a ValueError if malformed)."""
     return infill.pins_text(infill.parse_pins("" if str(raw) == NO_PINS else str(raw))) or NO_PINS
+
+
+@dataclass
+class InfillView:
+    """What the Infill page computes, each in its link (and the variant's sampler options)."""
+
+    pins: str = setting(NO_PINS, parse=pins_value, widget="url")  # ?pins=2:our,4:is (positions from 1)
+    variant: str = setting(next(iter(VARIANTS)), label="Variant", choices=tuple(VARIANTS))
+    steps: object = setting("auto", label="Steps T", choices=STEP_CHOICES, parse=steps_value,
+                            help="auto: one step per free position for the masked variant (one unit per step), the "
+                                 "variant's default otherwise.")
+    n: int = setting(2000, label="Completions sampled (n)", lo=100, hi=20000, widget="number",
+                     help="More completions: smaller standard errors, slower.")
+    seed: int = setting(0, label="Seed", lo=0, hi=10**6, step=1, widget="number")
 
 
 @st.cache_data(max_entries=256, show_spinner="Sampling the completions ...")
@@ -68,15 +75,16 @@ st.caption("A diffusion model can fill in any positions given the others. Pin un
 glossary_box = st.container()
 notice_box = st.container()
 s = st.session_state
+view = PageState(InfillView)
 
 # ---------------------------------------------------------------------------- the pins
 st.subheader("Pin some positions")
-from_query("pins", NO_PINS, pins_value)
+view.bind("pins")
 current = infill.parse_pins("" if s.pins == NO_PINS else s.pins)  # canonical by now: never raises
 cols = st.columns(L)
 for i in range(L):
     key = f"pin{i + 1}"
-    if key not in s:  # from the link (or the last pins of this session) once; the widget owns it then
+    if key not in s or view.link_followed:  # from the link (or the session's last pins); the widget owns it then
         s[key] = UNITS[current[i]] if i in current else FREE
     cols[i].selectbox(f"Position {i + 1}", [FREE, *UNITS], key=key)
 pins = {i: UNITS.index(s[f"pin{i + 1}"]) for i in range(L) if s[f"pin{i + 1}"] != FREE}
@@ -86,28 +94,20 @@ st.caption("Each position is free (the model writes it) or pinned to a unit (hel
 
 with st.sidebar:
     st.header("Sampler")
-    variant = variant_picker("variant")
-    if "strategy" not in s and "strategy" not in st.query_params:
-        s.strategy = infill_run.INFILL_DEFAULT_STRATEGY  # the strategy whose infill is known exactly
+    variant = VARIANTS[view.widget("variant")]
     auto = infill.infill_steps(variant, pins)
-    from_query("steps", "auto", steps_value, choices=STEP_CHOICES)
-    st.selectbox("Steps T", STEP_CHOICES, key="steps",
-                 format_func=lambda v: f"auto ({auto})" if v == "auto" else str(v),
-                 help="auto: one step per free position for the masked variant (one unit per step), the "
-                      "variant's default otherwise.")
-    options, option_keys = sampler_controls(variant.config_class)
-    from_query("n", 2000, int, lo=100, hi=20000)
-    st.number_input("Completions sampled (n)", 100, 20000, step=500, key="n",
-                    help="More completions: smaller standard errors, slower.")
-    from_query("seed", 0, int, lo=0, hi=10**6)
-    st.number_input("Seed", 0, 10**6, key="seed", step=1)
+    view.widget("steps", format_func=lambda v: f"auto ({auto})" if v == "auto" else str(v))
+    exact = infill_run.INFILL_DEFAULT_STRATEGY  # the strategy whose infill is known exactly, where a variant has it
+    options = view.sampler(variant.config_class,
+                           {"strategy": exact} if exact in getattr(variant.config_class, "strategies", ()) else {})
+    view.widget("n", step=500)
+    view.widget("seed")
 
 words = WORDS + terms_in(options_text(variant.config_class) + " " + variant.text.intro)
 
 
 def finish() -> None:
-    to_query(["variant", "pins", "steps", *option_keys, "n", "seed"])
-    url_notices(notice_box)
+    view.finish(notice_box)
     glossary_popover(words, where=glossary_box)
 
 

@@ -2,24 +2,28 @@
 answer before the answer (computed from the models and the exact maths) is revealed.
 Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move between steps."""
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
 from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
 from dlm_core.classroom.questions import QUESTIONS, SEED
-from dlm_core.render import plotly_figures
 from dlm_core.render.stage import stage_data
 from dlm_core.studies import compare, forward
 from dlm_core.toy_language import encode
 from dlm_core.variants.registry import VARIANTS
-from pages import from_query, glossary_popover, shipped_model, stage, to_query, url_bool, url_notices
-from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
+from pages import PageState, computed_answer, glossary_popover, setting, shipped_model, stage
+from pages.jobs_ui import job_queue, live_training, session_id
 
 
-@st.cache_data(max_entries=64, show_spinner="Working out the answer from the models ...")
-def computed_answer(question_id: str):
-    """The answer from the shipped models, computed once per server and shared by every student."""
-    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
+@dataclass
+class LessonView:
+    """Which lesson step is shown, in the link (?lesson=3&step=2)."""
+
+    lesson: int = setting(1, label="Lesson", lo=1, hi=len(LESSONS), widget="radio")
+    step: int = setting(1, lo=1, widget="url")  # up to the lesson's number of steps
+    present: bool = setting(False, widget="url", in_link=False)  # presenter mode (also F on the stage)
 
 
 @st.cache_data(max_entries=64, show_spinner="Sampling ...")
@@ -41,14 +45,14 @@ st.title("Lessons: how diffusion language models write")
 notice_box = st.container()
 titles = [f"{i + 1}. {lesson.title}" for i, lesson in enumerate(LESSONS)]
 s = st.session_state
+page = PageState(LessonView)
 with st.sidebar:
     st.header("Lesson")
-    from_query("lesson", 1, int, lo=1, hi=len(LESSONS))
-    st.radio("Lesson", list(range(1, len(LESSONS) + 1)), key="lesson", format_func=lambda i: titles[i - 1],
-             label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
-    from_query("present", False, url_bool)
+    page.widget("lesson", choices=list(range(1, len(LESSONS) + 1)), format_func=lambda i: titles[i - 1],
+                label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
+    page.bind("present")
 lesson = LESSONS[s.lesson - 1]
-from_query("step", 1, int, lo=1, hi=len(lesson.steps))
+page.bind("step", hi=len(lesson.steps))
 s.step = min(max(int(s.step), 1), len(lesson.steps))
 step = lesson.steps[s.step - 1]
 
@@ -110,34 +114,8 @@ elif view.kind == "train":
                                             owner=session_id(), queue=job_queue()).start()
     job = s.get("lesson_job")
     if job is not None:
-        refresh = refresh_every(job)
-
-        @st.fragment(run_every=refresh)
-        def live() -> None:
-            if started_since(job, refresh):
-                st.rerun()  # it trains now: a full rerun makes the curve refresh every second
-            snap = job.snapshot()
-            if snap["waiting"]:  # in the server's shared line: its place, an estimate, a way out
-                show_waiting(job.job)
-                if st.button("Stop", icon=":material/stop:", key="lesson_stop"):
-                    job.stop()
-                    st.rerun()
-                return
-            if snap["running"] and st.button("Stop", icon=":material/stop:", key="lesson_stop"):
-                job.stop()
-            if snap["cancelled"]:
-                st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
-            else:
-                st.plotly_chart(plotly_figures.training_figure(snap["losses"], snap["nelbo"], entropy_bits_per_unit()),
-                                key="lesson_curve")
-                st.caption("What to notice: the measured NELBO (points) falls towards the entropy H (the dashed "
-                           "floor) and never below it.")
-            if snap["error"]:
-                st.error(f"Training failed: {snap['error']}")
-            if not snap["running"] and s.get("lesson_rerun_done") is not job:
-                s.lesson_rerun_done = job
-                st.rerun()  # a full rerun ends this fragment's refreshing
-        live()
+        live_training(job, "lesson", entropy_bits_per_unit(), "What to notice: the measured NELBO (diamonds) falls "
+                      "towards the entropy H (the dashed floor) and never below it.")
 elif view.kind == "compare":
     results = compare.load_results()
     st.markdown(compare.markdown_table(compare.summary_rows(results, 3)))
@@ -176,5 +154,4 @@ c2.button("Next", icon=":material/arrow_forward:", key="lesson_next", disabled=n
 st.caption("PageUp / PageDown: previous / next step. On the stage: Space plays, ← → step, F presents.")
 words = terms_in(" ".join([step.text, step.try_this, QUESTIONS[step.question].prompt if step.question else ""]))
 glossary_popover(sorted(set(words)), where=glossary_box)
-to_query(["lesson", "step"])
-url_notices(notice_box)
+page.finish(notice_box)

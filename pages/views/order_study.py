@@ -1,10 +1,10 @@
 """Unmasking order: which positions, roles and word classes a masked DLM commits first.
 
 Thin: it draws assets/order_study.json (dlm_core/order_study.py computes it; `python -m dlm_core
-order-study` rebuilds it). "Recompute" runs the study with the quick settings once per server: the
-result is shared by every session that asks for the same settings."""
+order-study` rebuilds it). "Recompute" runs the study with the quick settings in the server's job queue,
+once per server: the result is shared by every session that asks for the same settings."""
 
-import threading
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -12,7 +12,24 @@ from dlm_core import ROOT
 from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import order_figures
 from dlm_core.studies import order_measures, order_study
-from pages import from_query, glossary_popover, md_escape, shipped_model, to_query, url_notices
+from pages import PageState, glossary_popover, md_escape, setting, shipped_model
+
+RECOMPUTE_GUESS_S = 75.0  # the quick settings here, before the queue has timed a run
+
+
+@dataclass
+class OrderView:
+    """Which cells of the study are shown, in the link (the choices are the results' own)."""
+
+    strategy: str = setting("low-confidence", label="Strategy", url="os_strategy",
+                            help="ancestral: MDLM's reveal draw; random, low-confidence, margin, entropy: LLaDA / "
+                                 "Dream's fixed-count sampler.")
+    T: int = setting(6, label="Steps T", widget="radio", url="os_T")
+    real_strategy: str = setting("low-confidence", label="Strategy for the step view", widget="radio",
+                                 show=md_escape, url="os_real_strategy")
+
+
+view = PageState(OrderView)
 
 st.title("Unmasking order")
 st.caption("In what order does a masked diffusion model commit its tokens? Which positions, which grammatical "
@@ -36,8 +53,8 @@ def read_results(path: str, mtime: float) -> dict:
 
 @st.cache_resource(show_spinner=False)
 def shared_runs() -> dict:
-    """Recomputed results shared by every session: settings key -> results; one run at a time."""
-    return {"lock": threading.Lock(), "results": {}}
+    """Recomputed results shared by every session: settings key -> results."""
+    return {}
 
 
 @st.cache_resource(show_spinner="Loading the embedded model ...")
@@ -71,31 +88,33 @@ def recompute_section() -> None:
         f"{settings.real_n} real generations per strategy; about a minute here). The result is shared: every "
         "visitor who presses the button gets the same run.", st.caption)
     if st.button("Recompute", icon=":material/refresh:", key="order_recompute"):
-        store, key = shared_runs(), settings.key()
-        if key not in store["results"]:
-            bar = st.progress(0.0, text="Waiting for a run in progress ..." if store["lock"].locked() else
-                              "Starting ...")
-            with store["lock"]:
-                if key not in store["results"]:  # another session may have finished it meanwhile
-                    try:
-                        store["results"][key] = order_study.compute(
-                            settings, progress=lambda f, t: bar.progress(min(f, 1.0), text=t),
-                            toy_model=shipped_model("masked"), lm=embedded_lm())
-                    except (ValueError, RuntimeError, OSError) as e:  # e.g. a model that cannot load
-                        bar.empty()
-                        st.error(f"The study could not run: {md_escape(e)}")
-                        return
-            bar.empty()
+        from dlm_core.serving import jobs
+        from pages.jobs_ui import queued
+
+        runs, key = shared_runs(), settings.key()
+        if key not in runs:
+            toy_model, lm = shipped_model("masked"), embedded_lm()
+            job = queued(lambda report: order_study.compute(settings, progress=report, toy_model=toy_model, lm=lm),
+                         kind="order-study", cost=settings.toy_n, label="recompute the order study",
+                         hint_s=RECOMPUTE_GUESS_S, key="order_stop", stop_help="Stop (the results shown stay).")
+            if job.state == jobs.FAILED:  # e.g. a model that cannot load
+                st.error(f"The study could not run: {md_escape(job.error)}")
+                return
+            if job.state != jobs.DONE:
+                st.info("Recompute stopped: the results shown are unchanged.", icon=":material/stop:")
+                return
+            runs[key] = job.result
         st.session_state["order_key"] = key
         st.rerun()
 
 
-recomputed = shared_runs()["results"].get(st.session_state.get("order_key"))
+recomputed = shared_runs().get(st.session_state.get("order_key"))
 results, problem = (recomputed, None) if recomputed is not None else shipped_results()
 if results is None:
     st.error(f"The study's results could not be read: {md_escape(problem)}. Rebuild the file with "
              f"`{order_measures.COMMAND}` (about 10 minutes), or press Recompute below for a quick run.")
     recompute_section()
+    view.finish(notice_box)
     st.stop()
 
 # ----------------------------------------------------------------------------- findings
@@ -120,14 +139,10 @@ steps_list = [int(T) for T in toy["steps"]]
 for k, options in (("os_strategy", strategies), ("os_T", steps_list)):  # a recomputed run may have other choices
     if k in st.session_state and st.session_state[k] not in options:
         del st.session_state[k]
-from_query("os_strategy", "low-confidence" if "low-confidence" in strategies else strategies[0],
-           choices=strategies)
-from_query("os_T", max(steps_list), int, choices=steps_list)
 c1, c2 = st.columns([2, 3])
-strategy = c1.selectbox("Strategy", strategies, key="os_strategy",
-                        help="ancestral: MDLM's reveal draw; random, low-confidence, margin, entropy: LLaDA / "
-                             "Dream's fixed-count sampler.")
-T = c2.radio("Steps T", steps_list, key="os_T", horizontal=True)
+strategy = view.widget("strategy", c1, choices=strategies,
+                       default="low-confidence" if "low-confidence" in strategies else strategies[0])
+T = view.widget("T", c2, choices=steps_list, default=max(steps_list), horizontal=True)
 cell = toy["cells"][strategy][str(T)]
 exact = cell.get("P_exact") is not None
 left, right = st.columns(2)
@@ -199,9 +214,7 @@ else:
     real_strategies = list(real["strategies"])
     if st.session_state.get("os_real_strategy", real_strategies[0]) not in real_strategies:
         del st.session_state["os_real_strategy"]
-    from_query("os_real_strategy", real_strategies[0], choices=real_strategies)
-    rs = st.radio("Strategy for the step view", real_strategies, key="os_real_strategy", horizontal=True,
-                  format_func=md_escape)
+    rs = view.widget("real_strategy", choices=real_strategies, default=real_strategies[0], horizontal=True)
     st.plotly_chart(order_figures.real_step_heatmap(real, rs, "by_position"), key="os_real_heat")
     say("What to notice: each row is a stretch of generated positions, each column a group of reverse steps; a "
         "cell is the share of those tokens committed then (each row sums to 1).", st.caption)
@@ -234,6 +247,5 @@ one sentence are not independent.
 """)
 
 recompute_section()
-to_query(["os_strategy", "os_T", "os_real_strategy"])
-url_notices(notice_box)
+view.finish(notice_box)
 glossary_popover([t for t in terms_in(" ".join(shown))], glossary_box)

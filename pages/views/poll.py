@@ -5,14 +5,7 @@ Only the wiring: the panels are in pages/poll_ui.py, the store in dlm_core/poll.
 import streamlit as st
 
 from dlm_core.classroom.questions import QUESTIONS
-from dlm_core.variants.registry import VARIANTS
-from pages import poll_ui, shipped_model, url_notices
-
-
-@st.cache_data(show_spinner="Working out the answer from the models ...")
-def computed_answer(question_id: str):
-    """Answers come from the models and the exact maths (dlm_core.questions), shared by every session."""
-    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
+from pages import computed_answer, poll_ui
 
 
 def question(question_id: str) -> tuple:
@@ -24,9 +17,8 @@ def question(question_id: str) -> tuple:
 st.title("Class poll")
 notices = st.container()
 store = poll_ui.store()  # where it cannot be opened, the page says why and stops here
-code, host = poll_ui.room_from_url()
+code, host = poll_ui.room_from_url(notices)
 is_teacher = bool(code and host) and store.is_host(code, host)
-url_notices(notices)
 
 
 def pick_question() -> tuple:

@@ -1,29 +1,34 @@
-"""Real model: generate with a Hugging Face masked diffusion LM, live, then replay it."""
+"""Real model: generate with a Hugging Face masked diffusion LM, live, then replay it.
+
+The sampler's controls are the real-model variant's declared options (dlm_core.variants.real), drawn by the
+same code as the toy pages'; the page's own settings (model, prompt, length, views) are declared below."""
+
+from dataclasses import dataclass
 
 import streamlit as st
 
+from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
 from dlm_core.render.stage import stage_data
-from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
 from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
 from dlm_core.variants import hf_adapter
+from dlm_core.variants.real import VARIANT as REAL
 from dlm_core.variants.registry import VARIANTS
 from pages import (
     SPEEDS,
+    PageState,
     export_buttons,
-    from_query,
     glossary_popover,
     md_escape,
+    options_text,
+    setting,
     show_html,
     stage,
-    to_query,
-    url_bool,
-    url_notices,
 )
 from pages.branch_ui import branches, edit_panel, run_picker
-from pages.jobs_ui import follow, follow_or_cancel, job_queue, session_id
+from pages.jobs_ui import follow, job_queue, queued, session_id
 
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
 
@@ -53,20 +58,42 @@ st.caption(
 glossary_box = st.container()  # filled once the model is known (a chat model's prompt gets its template)
 notice_box = st.container()
 
-SOURCES = ["Embedded default", "Suggested hub checkpoint", "Hub id or local path"]
+OPTION_WORDS = terms_in(options_text(REAL.config_class))  # what the sampler controls' labels and help say
+SOURCES = ("Embedded default", "Suggested hub checkpoint", "Hub id or local path")
 PROMPT = "to be or not to be, that is the"
 
+
+@dataclass
+class RealView:
+    """The Real page's own settings, each in its link (the sampler's are RealSamplerConfig's)."""
+
+    source: str = setting(SOURCES[0], label="Model", choices=SOURCES, widget="radio", url="real_source")
+    suggested: str = setting(next(iter(hf_adapter.SUGGESTED)), label="Checkpoint",
+                             choices=tuple(hf_adapter.SUGGESTED), show=lambda n: f"{n} ({hf_adapter.SUGGESTED[n]})",
+                             url="real_suggested")
+    custom: str = setting("", label="Hub id or local path", max_len=300, widget="text", url="real_custom")
+    gen_length: int = setting(64, label="Generation length (tokens)", lo=4, hi=512, widget="number",
+                              url="real_gen_length")
+    suppress_eos: bool = setting(False, label="Suppress end-of-sequence tokens", widget="checkbox",
+                                 url="real_suppress_eos")
+    speed: float = setting(0.3, label="Replay speed", choices=tuple(SPEEDS.values()), show=SPEED_NAMES.get,
+                           url="real_speed")
+    prompt_rows: bool = setting(False, label="Show the prompt's rows in the grid", url="real_prompt_rows")
+    present: bool = setting(False, widget="url", in_link=False)  # presenter mode (also F on the stage)
+    uncond: bool = setting(False, label="Unconditional (no prompt: an empty canvas)", url="real_uncond")
+    prompt: str = setting(PROMPT, label="Prompt", max_len=2000, widget="textarea", url="real_prompt")
+    step: int = setting(0, lo=0, widget="url", url="real_step")  # the step shown
+    pos: int = setting(1, label="Position (numbered as the grid's rows)", lo=1, widget="number", url="real_pos")
+
+
+view = PageState(RealView)
 with st.sidebar:
     st.header("Model")
-    from_query("real_source", SOURCES[0], choices=SOURCES)
-    source = st.radio("Model", SOURCES, key="real_source", label_visibility="collapsed")
+    source = view.widget("source", label_visibility="collapsed")
     if source == SOURCES[1]:
-        from_query("real_suggested", next(iter(hf_adapter.SUGGESTED)), choices=list(hf_adapter.SUGGESTED))
-        name = st.selectbox("Checkpoint", list(hf_adapter.SUGGESTED), key="real_suggested",
-                            format_func=lambda n: f"{n} ({hf_adapter.SUGGESTED[n]})")
+        name = view.widget("suggested")
     elif source == SOURCES[2]:
-        from_query("real_custom", "", max_len=300)
-        name = st.text_input("Hub id or local path", key="real_custom", placeholder="org/model or /path/to/model")
+        name = view.widget("custom", placeholder="org/model or /path/to/model")
     else:
         name = ""
     # never taken from a link: running a checkpoint's own code is the user's explicit choice, here
@@ -75,38 +102,12 @@ with st.sidebar:
         st.warning(hf_adapter.REMOTE_CODE_WARNING)
 
     st.header("Sampler")
-    from_query("real_gen_length", 64, int, lo=4, hi=512)
-    st.number_input("Generation length (tokens)", 4, 512, key="real_gen_length", step=4)
-    from_query("real_steps", 32, int, lo=1, hi=512)
-    st.number_input("Steps", 1, 512, key="real_steps",
-                    help="The threshold strategy does not use it: it takes as many steps as it needs, at most one "
-                         "per token.")
-    from_query("real_block_length", 64, int, lo=1, hi=512)
-    st.number_input("Block length", 1, 512, key="real_block_length",
-                    help="Semi-autoregressive blocks, filled left to right. Must divide the generation length.")
-    strategies = [s for s in ALL_STRATEGIES if s != "ancestral"]
-    from_query("real_strategy", "low-confidence", choices=strategies)
-    st.selectbox("Strategy", strategies, key="real_strategy")
-    from_query("real_threshold", 0.9, float, lo=0.05, hi=1.0)
-    st.slider("Confidence threshold", 0.05, 1.0, step=0.05, key="real_threshold",
-              disabled=st.session_state.real_strategy != "threshold",
-              help="Threshold strategy (Fast-dLLM): each step commits every token whose confidence is at least "
-                   "this, and at least the most confident one.")
-    from_query("real_temperature", 1.0, float, lo=0.0, hi=2.0)
-    st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature",
-              help="0 = always the most likely token (LLaDA's default); a small model like the embedded one then "
-                   "falls into repetition, so the default here is 1.")
-    from_query("real_cfg", 0.0, float, lo=0.0, hi=3.0)
-    st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
-    from_query("real_seed", 0, int, lo=0, hi=10**6)
-    st.number_input("Seed", 0, 10**6, key="real_seed")
-    from_query("real_suppress_eos", False, url_bool)
-    st.checkbox("Suppress end-of-sequence tokens", key="real_suppress_eos")
-    from_query("real_speed", 0.3, float, choices=list(SPEEDS.values()))
-    st.selectbox("Replay speed", list(SPEEDS.values()), key="real_speed", format_func=lambda v: SPEED_NAMES[v])
-    from_query("real_prompt_rows", False, url_bool)
-    st.toggle("Show the prompt's rows in the grid", key="real_prompt_rows")
-    from_query("present", False, url_bool)
+    view.widget("gen_length", step=4)
+    options = view.sampler(REAL.config_class)
+    view.widget("suppress_eos")
+    view.widget("speed")
+    view.widget("prompt_rows")
+    view.bind("present")
 
 s = st.session_state
 with st.status("Model", expanded=False) as status:
@@ -118,17 +119,15 @@ with st.status("Model", expanded=False) as status:
     except hf_adapter.ModelLoadError as e:
         status.update(label="The model could not be loaded", state="error", expanded=True)
         st.error(md_escape(e))
-        url_notices(notice_box)
-        glossary_popover(WORDS, where=glossary_box)
+        view.finish(notice_box)
+        glossary_popover(WORDS + OPTION_WORDS, where=glossary_box)
         st.stop()
-glossary_popover(WORDS + (["chat template"] if lm.has_chat_template else []), where=glossary_box)
+glossary_popover(WORDS + OPTION_WORDS + (["chat template"] if lm.has_chat_template else []), where=glossary_box)
 
-from_query("real_uncond", False, url_bool)
-unconditional = st.toggle("Unconditional (no prompt: an empty canvas)", key="real_uncond")
-from_query("real_prompt", PROMPT, max_len=2000)
-prompt = "" if unconditional else st.text_area(
-    "Prompt" + (" (the model's chat template is applied)" if lm.has_chat_template else ""),
-    key="real_prompt", height=80)
+unconditional = view.widget("uncond")
+view.bind("prompt")
+prompt = "" if unconditional else view.widget(
+    "prompt", height=80, label="Prompt" + (" (the model's chat template is applied)" if lm.has_chat_template else ""))
 
 live = st.empty()
 
@@ -154,24 +153,13 @@ def branch_real(lm, run, k: int, edits, seed: int):
     """The branch, computed in the server's job queue like a generation (a class's branches take turns)."""
     steps_left, gen_length = run.n_steps - k, int(run.settings.get("gen_length", run.length))
 
-    def branch_job(job):  # runs in the queue's worker
-        def on_step(rec, sampler, text):
-            job.progress = (rec.step, sampler.config.steps)
-            job.check()  # a closed tab or an interrupted run ends the branch after this step
+    def branch(report):  # in the queue's worker; a closed tab or an interrupted run ends it after a step
+        return REAL.branch(lm, run, k, edits, seed, on_step=lambda rec, sampler: report(
+            rec.step / sampler.config.steps, f"branch: step {rec.step} / {sampler.config.steps}"))
 
-        return hf_adapter.branch(lm, run, k, edits, seed, on_step=on_step)
-
-    job = job_queue().submit(branch_job, kind="generate", owner=session_id(), cost=steps_left * gen_length,
-                             label=f"branch from step {k}", hint_s=GUESS_S_PER_TOKEN_STEP * steps_left * gen_length)
-    box = st.empty()
-
-    def show_progress() -> None:
-        if job.progress is not None:
-            step, steps = job.progress
-            box.progress(step / steps, text=f"branch: step {step} / {steps}")
-
-    follow_or_cancel(job, box, on_progress=show_progress)
-    box.empty()
+    job = queued(branch, kind="generate", cost=steps_left * gen_length, label=f"branch from step {k}",
+                 hint_s=GUESS_S_PER_TOKEN_STEP * steps_left * gen_length, key="real_branch_stop",
+                 stop_help="Stop this branch (the runs shown stay).")
     if job.state == jobs.DONE:
         return job.result
     if job.state == jobs.FAILED and isinstance(job.exception, ValueError):
@@ -192,15 +180,11 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
     if s.get("real_gen_job") is not None:  # a new Generate replaces the one still waiting or running
         s.real_gen_job.cancel("replaced by a new generation")
     try:
-        threshold = s.real_strategy == "threshold"  # as many steps as it needs: at most one per token
-        cfg = MaskedSamplerConfig(steps=int(s.real_gen_length if threshold else s.real_steps),
-                                  strategy=s.real_strategy, threshold=float(s.real_threshold),
-                                  temperature=float(s.real_temperature), block_length=int(s.real_block_length),
-                                  cfg_scale=float(s.real_cfg), seed=int(s.real_seed), top_k=10)
+        cfg = REAL.sampler_config(gen_length=int(view.gen_length), **options)
     except ValueError as e:
         st.error(f"These settings don't work: {md_escape(e)}")
     else:
-        gen_length, suppress_eos = int(s.real_gen_length), bool(s.real_suppress_eos)
+        gen_length, suppress_eos = int(view.gen_length), bool(view.suppress_eos)
         model_name, in_worker = name.strip(), hf_adapter.generates_in_worker_process(lm)
 
         def generate_job(job, lm=lm, prompt=prompt, cfg=cfg):  # runs in the queue's worker
@@ -213,7 +197,7 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
                 job.progress = (rec.step, sampler.config.steps, text)
                 job.check()  # a Stop (or a closed tab) ends the generation after this step
 
-            return hf_adapter.generate(lm, prompt, gen_length, cfg, suppress_eos=suppress_eos, on_step=on_step)
+            return REAL.generate(lm, prompt, gen_length, cfg, suppress_eos=suppress_eos, on_step=on_step)
 
         s.real_gen_job = job_queue().submit(generate_job, kind="generate", owner=session_id(),
                                             cost=cfg.steps * gen_length, label=f"generate {gen_length} tokens",
@@ -251,27 +235,22 @@ if gen is not None:  # waiting in the server's queue or running: stream its step
         st.info("Generation stopped." + (" The previous one is still below." if s.get("real_traj") else ""),
                 icon=":material/stop:")
 
-URL_KEYS = ["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
-            "real_strategy", "real_threshold", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos",
-            "real_speed",
-            "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"]
 traj = s.get("real_traj")
 if traj is None:
-    to_query(URL_KEYS)
-    url_notices(notice_box)
+    view.finish(notice_box)
     st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
             "then the stage replays it.")
     st.stop()
 
 gen_end = traj.gen_start + traj.settings["gen_length"]
-rows = list(range(traj.length)) if s.real_prompt_rows else list(range(traj.gen_start, gen_end))
-from_query("real_step", traj.n_steps, int, lo=0, hi=traj.n_steps)
+rows = list(range(traj.length)) if view.prompt_rows else list(range(traj.gen_start, gen_end))
+view.bind("step", default=traj.n_steps, hi=traj.n_steps)
 s.real_step = min(max(int(s.real_step), 0), traj.n_steps)
 if traj.settings.get("prompt"):
     st.markdown(f"**Prompt:** {md_escape(traj.settings['prompt'])}")
 runs = [traj] + branches("real", str(id(traj)))  # this generation and the branches made from it here
-data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_step, interval_s=s.real_speed,
-                  present=bool(s.present), rows=rows, branches=runs[1:], picked=s.get("real_stage_pick"))
+data = stage_data(traj, title=f"{traj.settings.get('model', '')}", start=s.real_step, interval_s=view.speed,
+                  present=bool(view.present), rows=rows, branches=runs[1:], picked=s.get("real_stage_pick"))
 k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
@@ -293,9 +272,8 @@ left, right = st.columns(2)
 with left:
     st.subheader(f"Top-k of one position at step {k}")
     first, last = traj.gen_start + 1, gen_end
-    from_query("real_pos", first, int, lo=first, hi=last)
-    s.real_pos = min(max(int(s.real_pos), first), last)
-    pos = st.number_input("Position (numbered as the grid's rows)", first, last, key="real_pos")
+    s.real_pos = min(max(int(view.bind("pos", default=first, lo=first, hi=last)), first), last)
+    pos = view.widget("pos", lo=first, hi=last)
     if k == 0:
         st.info("Step 0 is the empty canvas; move to step 1 or later.")
     else:
@@ -307,5 +285,4 @@ with right:
     st.caption("The score each committed token had when it was chosen.")
 
 export_buttons(traj, k, "real-trajectory")
-to_query(URL_KEYS)
-url_notices(notice_box)
+view.finish(notice_box)

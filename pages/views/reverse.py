@@ -4,6 +4,7 @@ The sampler's controls come from the variant's declared options, the legend from
 trajectory; nothing here depends on which variant it is. The stage (sentence, grid, legend,
 transport) plays in the browser; the views below it follow the step it reports when paused."""
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import streamlit as st
@@ -12,30 +13,44 @@ from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import palette, svg_figures
 from dlm_core.render.stage import stage_data
 from dlm_core.studies import threshold_decoding
-from dlm_core.toy_language import UNITS, validity_reason
+from dlm_core.toy_language import UNITS, validity_reason, writes_units
 from dlm_core.variants.registry import VARIANTS
 from pages import (
     SPEEDS,
+    PageState,
     export_buttons,
-    from_query,
     glossary_popover,
     import_trajectory,
     md_escape,
     options_text,
-    sampler_controls,
     session_models,
+    setting,
     shipped_model,
     show_html,
     stage,
-    to_query,
-    url_bool,
-    url_notices,
-    variant_picker,
+    switch_variant,
 )
 from pages.branch_ui import branches, edit_panel, run_picker
 
 SHIPPED = "shipped checkpoint"
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
+
+
+@dataclass
+class ReverseSettings:
+    """What the Reverse page shows, each in its link (and the variant's sampler options, declared by its
+    config class)."""
+
+    variant: str = setting(next(iter(VARIANTS)), label="Variant", choices=tuple(VARIANTS))
+    model: str = setting(SHIPPED, label="Model", help="Models trained on the Train page stay available for this "
+                                                      "session.")
+    steps: int = setting(6, label="Steps T", lo=1, hi=100)  # default: the variant's own default_steps
+    seed: int = setting(0, label="Seed", lo=0, hi=10**6, step=1, widget="number")
+    speed: float = setting(0.8, label="Speed", choices=tuple(SPEEDS.values()), show=SPEED_NAMES.get,
+                           help="How long each step stays on the stage when playing (the player's own menu too).")
+    present: bool = setting(False, widget="url", in_link=False)  # presenter mode (also F on the stage)
+    step: int = setting(0, lo=0, widget="url")  # the step shown; up to the run's number of steps
+    pos: int = setting(1, label="Position", lo=1)  # the position whose prediction is shown
 WORDS = ["reverse process", "pin", "branch", "prompt", "infill",
          "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
          "Gaussian diffusion", "checkpoint", "steps T", "sampler", "seed", "stage (player)", "scrub", "trajectory",
@@ -70,26 +85,23 @@ def infill_link(variant_name: str, edits) -> str:
 
 st.title("Reverse process: from noise to a sentence")
 
+view = PageState(ReverseSettings)
 with st.sidebar:
     st.header("Sampler")
-    variant = variant_picker("variant", steps_key="steps")
+    view.widget("variant", on_change=switch_variant, args=(view, "steps"))
+    variant = VARIANTS[view.variant]
     trained = session_models(variant.name)
-    from_query("model", SHIPPED)
-    if st.session_state.model not in [SHIPPED, *trained]:
-        st.warning(f"The link names a model trained in another session (“{md_escape(st.session_state.model[:80])}”); "
+    view.bind("model")
+    if view.model not in [SHIPPED, *trained]:
+        st.warning(f"The link names a model trained in another session (“{md_escape(view.model[:80])}”); "
                    "it is not available here, so the shipped checkpoint is shown.")
-        st.session_state.model = SHIPPED
-    st.selectbox("Model", [SHIPPED, *trained], key="model",
-                 help="Models trained on the Train page stay available for this session.")
-    from_query("steps", variant.default_steps, int, lo=1, hi=100)
-    st.slider("Steps T", 1, 100, key="steps")
-    options, option_keys = sampler_controls(variant.config_class)
-    from_query("seed", 0, int, lo=0, hi=10**6)
-    st.number_input("Seed", 0, 10**6, key="seed", step=1)
-    from_query("speed", 0.8, float, choices=list(SPEEDS.values()))
-    st.selectbox("Speed", list(SPEEDS.values()), key="speed", format_func=lambda v: SPEED_NAMES[v],
-                 help="How long each step stays on the stage when playing (the player's own menu too).")
-    from_query("present", False, url_bool)
+        view.set("model", SHIPPED)
+    view.widget("model", choices=[SHIPPED, *trained])
+    view.widget("steps", default=variant.default_steps)
+    options = view.sampler(variant.config_class)
+    view.widget("seed")
+    view.widget("speed")
+    view.bind("present")
 
 s = st.session_state
 st.caption(variant.text.intro + " Press play, or scrub: every step is already computed, nothing is re-run.")
@@ -103,13 +115,13 @@ try:
     traj = get_trajectory(variant.name, s.model, model, s.steps, s.seed, options)
 except ValueError as e:
     st.error(f"These settings don't work together: {md_escape(e)}")
-    url_notices(notice_box)
+    view.finish(notice_box)
     glossary_popover(words, where=glossary_box)
     st.stop()
 imported = import_trajectory("rev_import")
 if imported is not None:
     traj = imported
-from_query("step", traj.n_steps, int, lo=0, hi=traj.n_steps)
+view.bind("step", default=traj.n_steps, hi=traj.n_steps)
 s.step = min(max(int(s.step), 0), traj.n_steps)
 # branches made on this page (edit and continue) of this very run; an imported file replays alone
 run_id = repr((variant.name, s.model, s.steps, s.seed, sorted(options.items())))
@@ -127,9 +139,9 @@ if imported is None:
                make_branch=lambda run, at, edits, seed: make_branch(model, run, at, edits, seed),
                pin_meaning=variant.text.pin, infill_link=lambda edits: infill_link(variant.name, edits))
 traj = runs[j]  # the views and downloads below follow the chosen run
-from_query("pos", 1, int, lo=1, hi=traj.length)
+s.pos = min(max(int(view.bind("pos", hi=traj.length)), 1), traj.length)
 
-if k == traj.n_steps and isinstance(traj.vocab, list):  # the toy language's verdict (not for real-model text)
+if k == traj.n_steps and writes_units(traj.vocab, traj.final):  # the toy language's verdict (toy runs only)
     reason = validity_reason(traj.final)
     if reason == "valid":
         st.success("A valid sentence of the toy language.")
@@ -145,7 +157,7 @@ with st.expander("How? The token × step grid"):
 left, right = st.columns(2)
 with left:
     st.subheader(f"What the model predicts at step {k}")
-    pos = st.selectbox("Position", list(range(1, traj.length + 1)), key="pos") - 1
+    pos = view.widget("pos", choices=list(range(1, traj.length + 1)), hi=traj.length) - 1
     if k == 0:
         st.info("Step 0 is the start (pure noise); move to step 1 or later to see a prediction.")
     else:
@@ -171,8 +183,7 @@ if projection is not None and traj.records and traj.records[0].state is not None
     st.caption("A 2-D projection (the two principal axes of E) of each position's z_s, from noise to a unit.")
 
 export_buttons(traj, k, "trajectory")
-to_query(["variant", "model", "steps", *option_keys, "seed", "speed", "step", "pos"])
-url_notices(notice_box)
+view.finish(notice_box)
 views = ["[MASK]", "commit", "confidence (score)", "SUBS"] if traj.mask_id is not None else ["self-correction"]
 if projection is not None:
     views += ["embedding", "2-D projection", "z_t (noisy sequence)"]

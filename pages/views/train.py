@@ -1,15 +1,14 @@
 """Train: watch a toy diffusion model learn the toy language, live."""
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import streamlit as st
 
-from dlm_core.render import plotly_figures
 from dlm_core.studies import training
 from dlm_core.toy_language import entropy_bits_per_unit
 from dlm_core.variants.registry import VARIANTS
-from pages import add_session_model, from_query, glossary_popover, to_query, url_notices
-from pages.jobs_ui import job_queue, refresh_every, session_id, show_waiting, started_since
+from pages import PageState, add_session_model, glossary_popover, setting
+from pages.jobs_ui import job_queue, live_training, session_id
 
 RECIPE = "recipe"  # the variant's own setting (training.default_config: TrainConfig and its train_defaults)
 LEARNING_RATES = [RECIPE, 1e-3, 2e-3, 5e-3, 1e-2]
@@ -34,6 +33,22 @@ def _show(value) -> str:
     return "recipe" if value == RECIPE else f"{value:g}"
 
 
+@dataclass
+class TrainSettings:
+    """What the Train page trains, each in its link."""
+
+    variant: str = setting(next(iter(VARIANTS)), label="Variant", choices=tuple(VARIANTS), url="train_variant")
+    steps: int = setting(DEFAULT_STEPS, label="Steps", lo=50, hi=5000, step=50, widget="number", url="train_steps",
+                         help="The recipes: " + ", ".join(f"{v} {c.steps}" for v, c in RECIPES.items()))
+    lr: object = setting(RECIPE, label="Learning rate", choices=tuple(LEARNING_RATES), widget="select_slider",
+                         show=_show, parse=_recipe_or(float), url="train_lr")
+    width: object = setting(RECIPE, label="Width", choices=tuple(WIDTHS), widget="select_slider", show=_show,
+                            parse=_recipe_or(int), url="train_width",
+                            help="recipe: the variant's width and depth; a number: that width, 2 layers, "
+                                 "feed-forward 4 × width")
+    seed: int = setting(0, label="Seed", lo=0, hi=10**6, step=1, widget="number", url="train_seed")
+
+
 def _shipped_time(variant: str) -> str:
     """' (12 s on one core)': how long the shipped checkpoint took to train, from its checkpoint.json."""
     import json
@@ -55,29 +70,21 @@ glossary_popover(WORDS)
 
 job = st.session_state.get("train_job")
 busy = job is not None and job.running
+view = PageState(TrainSettings)
 with st.form("train_settings", border=True):
     cols = st.columns(5)
-    from_query("train_variant", next(iter(VARIANTS)), choices=list(VARIANTS))
-    variant = cols[0].selectbox("Variant", list(VARIANTS), key="train_variant")
-    from_query("train_steps", DEFAULT_STEPS, int, lo=50, hi=5000)
-    steps = cols[1].number_input("Steps", 50, 5000, step=50, key="train_steps",
-                                 help="The recipes: " + ", ".join(f"{v} {c.steps}" for v, c in RECIPES.items()))
-    from_query("train_lr", RECIPE, _recipe_or(float), choices=LEARNING_RATES)
-    lr = cols[2].select_slider("Learning rate", LEARNING_RATES, key="train_lr", format_func=_show)
-    from_query("train_width", RECIPE, _recipe_or(int), choices=WIDTHS)
-    width = cols[3].select_slider("Width", WIDTHS, key="train_width", format_func=_show,
-                                  help="recipe: the variant's width and depth; a number: that width, 2 layers, "
-                                       "feed-forward 4 × width")
-    from_query("train_seed", 0, int, lo=0, hi=10**6)
-    seed = cols[4].number_input("Seed", 0, 10**6, key="train_seed")
+    variant = view.widget("variant", cols[0])
+    steps = view.widget("steps", cols[1])
+    lr = view.widget("lr", cols[2])
+    width = view.widget("width", cols[3])
+    seed = view.widget("seed", cols[4])
     start = st.form_submit_button("Start training", type="primary", icon=":material/model_training:", disabled=busy)
     st.caption("The recipes (what `python -m dlm_core train` uses to make the shipped models): "
                + "; ".join(f"{v} {c.steps} steps, learning rate {c.lr:g}, width {c.d_model} × {c.n_layers} layers"
                            + _shipped_time(v) for v, c in RECIPES.items())
                + ". Each reaches its NELBO target near the entropy H in the steps shown.")
 
-to_query(["train_variant", "train_steps", "train_lr", "train_width", "train_seed"])
-url_notices()
+view.finish()
 if start:
     own = {} if lr == RECIPE else {"lr": float(lr)}
     if width != RECIPE:
@@ -96,7 +103,7 @@ with st.expander("How? The loss"):
         "against every sentence that fits the visible units, weighted by its probability (the language's exact "
         "conditional), not only the sentence that was drawn: the same bound, estimated far more steadily. Uniform and "
         "Gaussian do the same given the noisy sentence. Each batch holds the sentences in "
-        "proportion to their probabilities. The orange points are the NELBO measured on the whole language "
+        "proportion to their probabilities. The diamonds are the NELBO measured on the whole language "
         "(exactly for masked, by Monte Carlo for uniform and Gaussian)."
     )
 
@@ -106,51 +113,20 @@ if job is None:
     st.stop()
 
 
-refresh = refresh_every(job)
+def offer_model(snap: dict) -> None:
+    """Once trained: the model joins this session's models (the Reverse and Compare pages offer it)."""
+    result = job.result
+    label = (f"trained here: {job.cfg.variant}, {result.steps_done} steps, width {job.cfg.d_model}, "
+             f"seed {job.cfg.seed}")
+    if not st.session_state.get("train_registered"):
+        add_session_model(label, job.cfg.variant, result.model)
+        st.session_state.train_registered = True
+    last = snap["nelbo"][-1][1] if snap["nelbo"] else float("nan")
+    st.success(f"{'Stopped' if snap['stopped'] else 'Done'} after {result.steps_done} steps in "
+               f"{result.wall_time_s:.1f} s: NELBO {last:.3f} bits/unit against H = {H:.3f} "
+               f"({last / H:.3f} × H). Pick **{label}** on the Reverse page.")
 
 
-@st.fragment(run_every=refresh)
-def live() -> None:
-    if started_since(job, refresh):
-        st.rerun()  # it trains now: a full rerun makes the live view refresh every second
-    snap = job.snapshot()
-    if snap["waiting"]:  # in the server's line: its place, an estimate, and a way out
-        show_waiting(job.job)
-        if st.button("Stop", icon=":material/stop:", key="train_stop", help="Leave the line: nothing is trained."):
-            job.stop()
-            st.rerun()  # a full rerun re-enables the settings
-        return
-    if snap["cancelled"]:
-        st.info("Stopped before it started: nothing was trained.", icon=":material/stop:")
-        if st.session_state.get("train_rerun_done") is not job:
-            st.session_state.train_rerun_done = job
-            st.rerun()
-        return
-    done_steps = snap["losses"][-1][0] if snap["losses"] else 0
-    st.progress(done_steps / snap["steps"], text=f"{job.cfg.variant}: step {done_steps} / {snap['steps']} "
-                                                 f"({snap['elapsed_s']:.0f} s)")
-    if snap["running"]:
-        if st.button("Stop", icon=":material/stop:", key="train_stop"):
-            job.stop()
-    st.plotly_chart(plotly_figures.training_figure(snap["losses"], snap["nelbo"], H), key="train_curve")
-    st.caption("What to notice: the loss falls fast and then levels off; the orange NELBO points come down towards "
-               "the dashed entropy line H, but an honest model never goes below it.")
-    if snap["error"]:
-        st.error(f"Training failed: {snap['error']}")
-    elif snap["done"] and not snap["running"]:
-        result = job.result
-        label = (f"trained here: {job.cfg.variant}, {result.steps_done} steps, width {job.cfg.d_model}, "
-                 f"seed {job.cfg.seed}")
-        if not st.session_state.get("train_registered"):
-            add_session_model(label, job.cfg.variant, result.model)
-            st.session_state.train_registered = True
-        last = snap["nelbo"][-1][1] if snap["nelbo"] else float("nan")
-        st.success(f"{'Stopped' if snap['stopped'] else 'Done'} after {result.steps_done} steps in "
-                   f"{result.wall_time_s:.1f} s: NELBO {last:.3f} bits/unit against H = {H:.3f} "
-                   f"({last / H:.3f} × H). Pick **{label}** on the Reverse page.")
-        if st.session_state.get("train_rerun_done") is not job:
-            st.session_state.train_rerun_done = job
-            st.rerun()  # a full rerun re-enables the settings
-
-
-live()
+live_training(job, "train", H, "What to notice: the loss falls fast and then levels off; the NELBO diamonds "
+              "come down towards the dashed entropy line H, but an honest model never goes below it.",
+              on_finished=offer_model)
