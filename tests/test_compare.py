@@ -22,19 +22,26 @@ def rerun():
     return json.loads(run_cli("compare", "--json", "--quick").stdout)
 
 
+# The exact numbers are exact sums over the language of the model's float32 outputs: another CPU's vector units
+# round those outputs differently in the last bits (seen: 2e-8 relative between two x86-64 machines), so "exactly"
+# means to float32's precision, far below any difference the page shows.
+EXACT = 1e-6
+
+
 def close(a, sa, b, sb, k=4.0):
-    return abs(a - b) <= k * math.hypot(sa, sb) + 1e-12
+    return abs(a - b) <= k * math.hypot(sa, sb) + EXACT * max(abs(a), abs(b))
 
 
 def test_exact_numbers_are_reproduced_exactly(shipped, rerun):
     m, q = shipped["variants"]["masked"], rerun["variants"]["masked"]
-    assert q["nelbo_bits_per_unit"] == pytest.approx(m["nelbo_bits_per_unit"], abs=1e-9)
+    assert q["nelbo_bits_per_unit"] == pytest.approx(m["nelbo_bits_per_unit"], rel=EXACT)
     for T, cell in m["by_steps"].items():
-        assert q["by_steps"][T]["validity_exact"] == pytest.approx(cell["validity_exact"], abs=1e-9)
-        assert q["by_steps"][T]["forward_kl_bits_exact"] == pytest.approx(cell["forward_kl_bits_exact"], abs=1e-9)
+        assert q["by_steps"][T]["validity_exact"] == pytest.approx(cell["validity_exact"], rel=EXACT, abs=1e-12)
+        assert q["by_steps"][T]["forward_kl_bits_exact"] == pytest.approx(cell["forward_kl_bits_exact"], rel=EXACT)
     for sched, cells in shipped["schedules"].items():
         for T, cell in cells.items():
-            assert rerun["schedules"][sched][T]["validity_exact"] == pytest.approx(cell["validity_exact"], abs=1e-9)
+            assert rerun["schedules"][sched][T]["validity_exact"] == pytest.approx(cell["validity_exact"], rel=EXACT,
+                                                                                   abs=1e-12)
 
 
 def test_sampled_numbers_agree_within_their_standard_errors(shipped, rerun):

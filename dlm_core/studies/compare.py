@@ -150,6 +150,13 @@ def summary_rows(results: dict, steps: int) -> list[dict]:
     return rows
 
 
+def strategy_rows(results: dict, steps: int) -> list[dict]:
+    """The masked strategies at one step budget: one row per strategy."""
+    return [{"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
+             "coverage": f"{c['coverage_fraction']:.3f}", "KL valid (bits)": f"{c['kl_valid_bits']:.3f}",
+             "TV": f"{c['tv']:.3f}"} for k, c in results["strategies"][str(steps)].items()]
+
+
 def markdown_table(rows: list[dict]) -> str:
     """Rows of equal keys as a Markdown table (drawn at once by the page, no table widget to load)."""
     if not rows:

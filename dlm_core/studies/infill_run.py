@@ -259,3 +259,26 @@ def format_result(result: InfillResult, top: int = 12) -> str:
         lines.append(f"{r.text:34} {r.language_p:10.4f} {r.share:8.4f} ± {r.share_se:.4f}{exact}  "
                      f"{r.reason.replace('_', ' ')}")
     return "\n".join(lines)
+
+
+def pm(value, se, digits: int = 4) -> str:
+    """A value ± its standard error ("n/a" where there is none)."""
+    return "n/a" if value is None else f"{value:.{digits}f} ± {se:.{digits}f}"
+
+
+def completion_rows(result: InfillResult, top: int = TOP_ROWS) -> list[dict]:
+    """The table of the most likely completions: verdict, the language's exact p, the model's share ± SE
+    and, where it applies, the model's exact p."""
+    return [{"completion": r.text, "verdict": r.reason.replace("_", " "), "language p (exact)": r.language_p,
+             "model share (sampled)": r.share, "± SE": r.share_se,
+             **({"model p (exact)": r.model_exact_p} if result.exact is not None else {})}
+            for r in result.top_rows(top)]
+
+
+def variant_rows(results: list[InfillResult]) -> list[dict]:
+    """The table of every variant and strategy on the same pins (infill_by_variant)."""
+    return [{"variant": r.settings.variant, "strategy": r.settings.option_dict.get("strategy", "ancestral"),
+             "T": r.steps, "validity": pm(r.sampled.valid_mass, r.sampled.valid_mass_se, 3),
+             "TV": pm(r.sampled.tv, r.sampled.tv_se), "KL valid (bits)": pm(r.sampled.kl_valid_bits,
+                                                                           r.sampled.kl_valid_se),
+             "TV (exact)": "" if r.exact is None else f"{r.exact.tv:.4f}"} for r in results]

@@ -122,11 +122,7 @@ def masked_section():
         sT = view.widget("strategy_T", choices=options, default=options[-1], horizontal=True)
         st.plotly_chart(plotly_figures.strategy_figure(results, sT), key="cmp_strat")
         st.caption("What to notice: up and to the right is best (valid and diverse); each dot is one strategy.")
-        cells = results["strategies"][str(sT)]
-        st.markdown(compare.markdown_table([
-            {"strategy": k, "validity": f"{c['validity']:.4f} ± {c['validity_stderr']:.4f}",
-             "coverage": f"{c['coverage_fraction']:.3f}", "KL valid (bits)": f"{c['kl_valid_bits']:.3f}",
-             "TV": f"{c['tv']:.3f}"} for k, c in cells.items()]))
+        st.markdown(compare.markdown_table(compare.strategy_rows(results, sT)))
         st.caption("Confidence ordering (low-confidence) raises validity but collapses diversity: coverage and KL "
                    "get worse than random order.")
     with c2:

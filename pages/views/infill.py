@@ -7,7 +7,6 @@ so another page can link here with ?variant=...&pins=...."""
 
 from dataclasses import dataclass
 
-import pandas as pd
 import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
@@ -62,10 +61,6 @@ def compute(variant: str, pins: tuple, steps, n: int, seed: int, options: tuple)
 @st.cache_data(max_entries=64, show_spinner="Sampling every variant and strategy ...")
 def compute_all(pins: tuple, n: int, seed: int) -> list:
     return infill_run.infill_by_variant(shipped_model, dict(pins), n, seed)
-
-
-def pm(value, se, digits: int = 4, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.{digits}f} ± {se:.{digits}f}{unit}"
 
 
 st.title("Infill, checked against the truth")
@@ -137,13 +132,13 @@ st.markdown(f"**{result.conditional_size}** sentence(s) of the language have "
             f"{md_escape(infill.describe_pins(settings.pins))}: their probabilities, renormalised, are the exact "
             "answer p.")
 c = st.columns(3)
-c[0].metric("TV (sampled)", pm(d.tv, d.tv_se), help="Total variation between the completions and p, invalid "
+c[0].metric("TV (sampled)", infill_run.pm(d.tv, d.tv_se), help="Total variation between the completions and p, invalid "
             "completions counting in full; ± a bootstrap standard error.")
-c[1].metric("KL valid (sampled)", pm(d.kl_valid_bits, d.kl_valid_se, unit=" bits"),
+c[1].metric("KL valid (sampled)", infill_run.pm(d.kl_valid_bits, d.kl_valid_se) + " bits",
             help="KL(valid completions ‖ p): are the valid completions in the language's proportions? "
                  "± a bootstrap standard error.")
-c[2].metric("validity (sampled)", pm(d.valid_mass, d.valid_mass_se), help="Share of the completions that are "
-            "sentences of the language; ± its standard error.")
+c[2].metric("validity (sampled)", infill_run.pm(d.valid_mass, d.valid_mass_se),
+            help="Share of the completions that are sentences of the language; ± its standard error.")
 noise = (f"Even {settings.n:,} draws from p itself would come out at about {d.tv_floor:.4f} in TV"
          + ("" if d.kl_valid_bias_bits is None else f" and {d.kl_valid_bias_bits:.4f} bits in KL valid (the plug-in "
             "KL's bias)") + ": that much is the luck of the draw.")
@@ -165,17 +160,9 @@ st.plotly_chart(study_figures.infill_figure(result), key="infill_bars")
 st.caption("The most likely completions (✗: not a sentence of the language), and at the bottom all the "
            "completions that are not sentences, together. What to notice: grey is the truth; the model's bars should "
            "match it, within their error bars.")
-rows = result.top_rows()
-table = pd.DataFrame({
-    "completion": [r.text for r in rows],
-    "verdict": [r.reason.replace("_", " ") for r in rows],
-    "language p (exact)": [r.language_p for r in rows],
-    "model share (sampled)": [r.share for r in rows],
-    "± SE": [r.share_se for r in rows],
-    **({"model p (exact)": [r.model_exact_p for r in rows]} if e is not None else {}),
-})
-st.dataframe(table, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
-                                                    for k in table.columns[2:]})
+rows = infill_run.completion_rows(result)
+st.dataframe(rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.4f")
+                                                   for k in list(rows[0])[2:]} if rows else None)
 st.caption(f"The {len(rows)} most likely completions of {len(result.rows)} (the language's and the model's).")
 st.markdown("**The same numbers from the command line:**")
 st.code(result.command, language="bash", wrap_lines=True)
@@ -186,12 +173,7 @@ with st.expander("All variants and strategies on these pins"):
                                                                                        settings.seed):
         s.infill_all_for = (settings.pins, settings.n, settings.seed)
         res = compute_all(settings.pins, settings.n, settings.seed)
-        st.dataframe(pd.DataFrame([{
-            "variant": r.settings.variant, "strategy": r.settings.option_dict.get("strategy", "ancestral"),
-            "T": r.steps, "validity": pm(r.sampled.valid_mass, r.sampled.valid_mass_se, 3),
-            "TV": pm(r.sampled.tv, r.sampled.tv_se), "KL valid (bits)": pm(r.sampled.kl_valid_bits,
-                                                                          r.sampled.kl_valid_se),
-            "TV (exact)": "" if r.exact is None else f"{r.exact.tv:.4f}"} for r in res]), hide_index=True)
+        st.dataframe(infill_run.variant_rows(res), hide_index=True)
         st.code(settings.all_command(), language="bash", wrap_lines=True)
 
 with st.expander("How? The exact answer and the model's exact infill"):
