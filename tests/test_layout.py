@@ -35,7 +35,7 @@ def modules() -> dict[str, Path]:
 
 def part_of(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("toy_language", "schedules", "trajectory"):
+    if len(parts) == 1 or parts[1] in ("toy_language", "schedules", "trajectory", "trajectory_file"):
         return FOUNDATIONS
     if parts[1] in ("cli", "__main__"):
         return "cli"
@@ -129,3 +129,18 @@ def test_the_readme_layout_names_every_module():
         if not re.search(rf"`{re.escape(rel.stem)}`", table) and str(rel) not in table:
             missing.append(str(rel))
     assert not missing, f"the README's layout table does not name {missing}"
+
+
+def test_the_docs_index_names_every_section_of_the_maths():
+    sections = re.findall(r"^## (\d+)\. ", (ROOT / "docs" / "maths.md").read_text(), re.M)
+    index = (ROOT / "docs" / "README.md").read_text()
+    missing = [n for n in sections if not re.search(rf"\b{n}\. [A-Z]", index)]
+    assert sections and not missing, f"docs/README.md does not name section(s) {missing} of docs/maths.md"
+
+
+def test_the_cli_docstring_names_every_command():
+    from dlm_core import cli
+
+    commands = re.findall(r'add_parser\(\s*"([a-z-]+)"', (CORE / "cli.py").read_text())
+    first_line = cli.__doc__.splitlines()[0]
+    assert commands and all(c in first_line for c in commands), (commands, first_line)

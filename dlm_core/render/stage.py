@@ -2,7 +2,7 @@
 
 `stage_data` turns a trajectory into plain JSON: the units shown and the colour state of
 every position after every step, the legend, block boundaries, the number of commits per
-step and a plain-words note when some steps do nothing. The player (pages/player/) draws
+step and a plain-words note when some steps do nothing. The player (assets/player/) draws
 it client side, so scrubbing and playing never ask the server for anything. The same data
 replays in the standalone HTML export.
 """

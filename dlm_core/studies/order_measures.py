@@ -40,7 +40,7 @@ class OrderStudySettings:
 
     toy_steps: tuple[int, ...] = (2, 3, 6)  # T: 3, 2 or 1 units committed per step (spread_counts(6, T))
     toy_n: int = 20000  # sampled sentences per (strategy, T): a share's SE is at most 0.5 / sqrt(n) = 0.0035
-    toy_temperature: float = 1.0  # Gumbel-max temperature of the toy candidates (1: sample p_theta, as the
+    toy_temperature: float = 1.0  # temperature of the toy candidates' exact draws (1: sample p_theta, as the
     # Reverse page does by default)
     toy_schedule: str = "linear"  # alpha_t of the ancestral strategy (pi_j = 1 / T for linear)
     real: bool = True  # run the real-model part (False: the toy part only, seconds)
