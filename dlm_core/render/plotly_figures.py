@@ -8,7 +8,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dlm_core.render.cells import cell_states, display_tokens
-from dlm_core.render.palette import PROMPT_OUTLINE, SERIES, STATE_ORDER, STATES, series_color
+from dlm_core.render.palette import (
+    NEUTRAL,
+    PROMPT_OUTLINE,
+    SERIES,
+    STATE_ORDER,
+    STATES,
+    STRATEGY_COLORS,
+    series_color,
+)
 from dlm_core.render.safe_html import plot_text
 from dlm_core.trajectory import Trajectory
 
@@ -123,9 +131,12 @@ def strategy_figure(results: dict, steps: int) -> go.Figure:
     """Masked strategies: validity against coverage (confidence ordering trades diversity for validity)."""
     cells = results["strategies"][str(steps)]
     fig = go.Figure()
-    for name, c in cells.items():
+    symbols = ("circle", "square", "diamond", "triangle-up", "cross", "star")
+    for j, (name, c) in enumerate(cells.items()):
         fig.add_trace(go.Scatter(x=[c["coverage_fraction"]], y=[c["validity"]], mode="markers+text", text=[name],
-                                 textposition="top center", name=name, marker={"size": 16},
+                                 textposition="top center", name=name,
+                                 marker={"size": 16, "color": STRATEGY_COLORS.get(name, NEUTRAL),
+                                         "symbol": symbols[j % len(symbols)]},
                                  error_y={"type": "data", "array": [c["validity_stderr"]]},
                                  hovertemplate=f"{name}: validity %{{y:.3f}}, coverage %{{x:.3f}}, "
                                                f"KL valid {c['kl_valid_bits']:.3f} bits<extra></extra>"))
