@@ -170,6 +170,16 @@ def _predicate_number_fixes(x: tuple[int, ...]) -> bool:
     return False
 
 
+# Each validity reason in plain words, as the pages say it ("other": none of the three simple fixes repairs it).
+REASON_WORDS = {
+    "valid": "a sentence of the language",
+    "padding": "padding in the middle ([PAD] before a unit)",
+    "agreement": "the verb does not agree with the subject (is / are)",
+    "predicate_number": "the predicate's number is wrong (a plural s missing or extra)",
+    "other": "a tangle: no single fix (moving padding, swapping is / are, a plural s) repairs it",
+}
+
+
 def writes_units(vocab, ids) -> bool:
     """Whether `ids`, written with this vocabulary, are L units of the toy language (what validity_reason
     judges): a run of a toy model, not real text or a shared file of some other vocabulary."""

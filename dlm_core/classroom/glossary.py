@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from dlm_core.classroom.glossary_terms import CONTEXT, FORMS, GIVES_WAY, GLOSSARY
+from dlm_core.toy_language import REASON_WORDS
 
 _WORD_BEFORE = r"[\w'’-]"  # a form does not start inside a word ("don't" has no t, "low-confidence" no confidence)
 _WORD_AFTER = r"[\w-]"  # ... nor end inside one ("prompt's" is the prompt, "T-step" is not T)
@@ -90,6 +91,6 @@ def definitions(terms: Iterable[str]) -> dict[str, str]:
 
 
 def verdict_words(reason: str) -> str:
-    """A validity reason (toy_language.validity_reason) as a page says it: 'valid' or 'not valid
-    (agreement error)'."""
-    return "valid" if reason == "valid" else f"not valid ({reason.replace('_', ' ')} error)"
+    """A validity reason (toy_language.validity_reason) as a page says it: 'valid' or 'not valid: the verb
+    does not agree with the subject (is / are)' (toy_language.REASON_WORDS)."""
+    return "valid" if reason == "valid" else f"not valid: {REASON_WORDS[reason]}"

@@ -13,7 +13,7 @@ from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import palette, svg_figures
 from dlm_core.render.stage import stage_data
 from dlm_core.studies import threshold_decoding
-from dlm_core.toy_language import UNITS, validity_reason, writes_units
+from dlm_core.toy_language import REASON_WORDS, UNITS, validity_reason, writes_units
 from dlm_core.variants.registry import VARIANTS
 from pages import (
     SPEEDS,
@@ -146,7 +146,7 @@ if k == traj.n_steps and writes_units(traj.vocab, traj.final):  # the toy langua
     if reason == "valid":
         st.success("A valid sentence of the toy language.")
     else:
-        st.warning(f"Not a sentence of the toy language: **{reason.replace('_', ' ')}** error.")
+        st.warning(f"Not a sentence of the toy language: {REASON_WORDS[reason]}.")
     words += ["validity" if reason == "valid" else "error reasons"]
 if traj.mask_id is not None:  # what the run cost: its forward passes, beside a fixed-count and an autoregressive run
     passes = threshold_decoding.passes_note(traj)
