@@ -87,8 +87,8 @@ if view.kind in ("autoregressive", "reverse", "forward"):
     data = stage_data(traj, title=title, start=start, present=bool(s.present), report=False, words=words,
                       step_name=name, states=states)
     stage(data, key=f"lesson-{s.lesson}-{s.step}")
-    st.caption("What to notice: the colours say what each step did — grey still noise, orange changed at this "
-               "step, blue kept. Press play, or scrub.")
+    st.caption("What to notice: the colours and marks say what each step did — grey with a dashed outline still "
+               "noise, orange with a dot changed at this step, blue kept. Press play, or scrub.")
 elif view.kind == "validity":
     v = exact_validities()
     st.bar_chart({"exact valid mass": {str(T): p for T, p in v.items()}}, x_label="steps T", y_label="valid")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
-from dlm_core.render.stage import stage_data
+from dlm_core.render.stage import stage_data, waiting_stage_data
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
 from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
@@ -261,6 +261,10 @@ if traj is None:
     url_notices(notice_box)
     st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
             "then the stage replays it.")
+    if s.present:  # presenter mode from the link: the stage waits, large, for the first generation
+        stage(waiting_stage_data(int(s.real_gen_length), lm.mask_id, f"{lm.name}: nothing generated yet",
+                                 "Press Esc (or F) to leave presenter mode, then Generate: the generation replays "
+                                 "here, large."), key="real_waiting")
     st.stop()
 
 gen_end = traj.gen_start + traj.settings["gen_length"]
