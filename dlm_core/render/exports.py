@@ -147,7 +147,7 @@ class _Stage:
         for fs in sizes:
             fs = max(8, round(fs * s))
             outline = max(2, round(fs / 9))
-            pad = max(outline + 4, round(0.6 * fs))  # room for a corner mark beside the unit
+            pad = max(outline + 4, round(0.5 * fs))  # room for a corner mark beside the unit
             chip_h = round(1.55 * fs) + 2 * outline
             gap = max(4, round(0.3 * fs))
             widths = [max(chip_h, round(max(_text_w(t, fs) for t in labels)) + 2 * pad) for labels in per_pos]

@@ -5,6 +5,7 @@ Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move betwe
 import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
+from dlm_core.classroom.handout import handout_html
 from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
 from dlm_core.classroom.questions import QUESTIONS, SEED
 from dlm_core.render import plotly_figures
@@ -47,6 +48,11 @@ with st.sidebar:
     st.radio("Lesson", list(range(1, len(LESSONS) + 1)), key="lesson", format_func=lambda i: titles[i - 1],
              label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
     from_query("present", False, url_bool)
+    st.download_button(  # made when pressed: the lesson's text, its figures as pictures, the questions unanswered
+        "Handout to print or save as PDF", lambda: handout_html(s.lesson, {v: shipped_model(v) for v in VARIANTS},
+                                                                exact_validities, strategy_metrics),
+        file_name=f"lesson-{s.lesson}-handout.html", mime="text/html", icon=":material/print:", key="lesson_handout",
+        on_click="ignore", help="One page to open in a browser and print: no answers in it.")
 lesson = LESSONS[s.lesson - 1]
 from_query("step", 1, int, lo=1, hi=len(lesson.steps))
 s.step = min(max(int(s.step), 1), len(lesson.steps))
