@@ -20,13 +20,14 @@ function autoplayAsked() {  // ?autoplay=1 in the page's link (or #autoplay for 
   } catch (e) { return false; }
 }
 
-const ROLES = /^(button|link|slider|radio|checkbox|switch|tab|option|combobox|listbox|menuitem|spinbutton|textbox)$/;
+const FIELD_ROLES = /^(slider|radio|checkbox|switch|tab|option|combobox|listbox|menuitem|spinbutton|textbox)$/;
 
-function hasOwnKeys(t) {  // an element that answers keys itself (a field, a button, a Streamlit widget)
-  if (!t || !t.tagName) return false;
-  const tag = t.tagName.toLowerCase();
-  if (["input", "textarea", "select", "button", "a", "summary"].includes(tag) || t.isContentEditable) return true;
-  return ROLES.test((t.getAttribute && t.getAttribute("role")) || "");
+function ownKeys(t) {  // what a focused element of the page answers itself: "all" (a field, a slider, a radio),
+  if (!t || !t.tagName) return "";  // "press" (a button or a link: Space and Enter), or "" (nothing)
+  const tag = t.tagName.toLowerCase(), role = (t.getAttribute && t.getAttribute("role")) || "";
+  if (["input", "textarea", "select"].includes(tag) || t.isContentEditable || FIELD_ROLES.test(role)) return "all";
+  if (["button", "a", "summary"].includes(tag) || role === "button" || role === "link") return "press";
+  return "";
 }
 
 function el(tag, cls, text) {
@@ -48,13 +49,15 @@ function installKeys() {
     if (!s || !s.root.isConnected) return;
     const k = e.key;
     const tag = (t && t.tagName || "").toLowerCase();
+    if (k === "Escape" && s.present) { s.setPresent(false); e.preventDefault(); return; }
     if (inside) {  // in the stage: its buttons take Space / Enter, its menu its own keys, a position the arrows
       window.__dlmStageActive = s;
       if (tag === "select") return;
       if ((k === " " || k === "Enter") && tag === "button") return;
       if (t.classList && t.classList.contains("cell") && s.cellKey(k, t)) { e.preventDefault(); return; }
-    } else if (hasOwnKeys(t)) {
-      return;  // a widget of the page (a button, a slider, a field) keeps its keys
+    } else {  // a widget of the page keeps its keys: a field or a slider all of them, a button Space and Enter
+      const own = ownKeys(t);
+      if (own === "all" || (own === "press" && (k === " " || k === "Enter"))) return;
     }
     if (k === " " || k === "Spacebar") s.toggle();
     else if (k === "ArrowRight") s.go(s.k + 1);
@@ -62,7 +65,6 @@ function installKeys() {
     else if (k === "Home") s.go(0);
     else if (k === "End") s.go(s.data.T);
     else if (k === "f" || k === "F") s.setPresent(!s.present);
-    else if (k === "Escape" && s.present) s.setPresent(false);
     else return;
     e.preventDefault();
   });

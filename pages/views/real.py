@@ -184,7 +184,7 @@ def branch_real(lm, run, k: int, edits, seed: int):
 def masked_text(text: str) -> Markup:
     """The generated text so far, escaped, each mask as a grey box, in one block of running text."""
     boxes = join([html_of("{piece}", piece=piece) for piece in text.split(MASK_GLYPH)],
-                 sep="<span style='color:#999'>▢</span>")
+                 sep="<span style='color:#595959'>▢</span>")
     return html_of("<div style='font-size:1.2rem;line-height:1.6'>{text}</div>", text=boxes)
 
 
