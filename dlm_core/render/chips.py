@@ -23,8 +23,8 @@ def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> M
     border = f"3px solid {PROMPT_OUTLINE}" if outlined else f"3px dashed {ink}" if mark == "outline" else \
         "3px solid transparent"
     strike = f"text-decoration:line-through 3px {ink};" if mark == "strike" else ""
-    corner = html_of("<span aria-hidden='true' style='font-family:sans-serif;font-size:0.6em;vertical-align:super;"
-                     "margin-left:4px;color:{ink}'>{glyph}</span>", ink=ink, glyph=glyph) \
+    corner = html_of("<span aria-hidden='true' style='font-family:sans-serif;font-size:0.85em;vertical-align:0.1em;"
+                     "margin-left:6px;color:{ink}'>{glyph}</span>", ink=ink, glyph=glyph) \
         if mark in ("dot", "triangle") else Markup("")
     return html_of("<span style='background:{fill};color:{fg};border:{border};border-radius:6px;padding:2px 10px;"
                    "font-family:monospace;font-size:{size};white-space:nowrap;{strike}'>{text}{corner}</span>",
