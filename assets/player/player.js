@@ -3,76 +3,9 @@
 // ask the server for anything; the step is reported back (debounced, paused only) when the
 // page wants it. Keys: Space play/pause, arrows step, Home/End first/last, F presenter.
 // Every text that comes from a model or a file is set with textContent, never as HTML.
-// Accessibility: each state has a mark besides its colour (data.state_list[].mark: a dashed outline,
-// a dot, a triangle, a strike), the step shown is also text (data.alt, read by screen readers: a
-// live region speaks it when a key, a button or the scrubber changes the step, never during Play),
-// every control is reached with Tab, and a reader who asked for reduced motion gets no autoplay.
-
-const SPEEDS = [["slow (1.5 s/step)", 1.5], ["normal (0.8 s/step)", 0.8], ["fast (0.3 s/step)", 0.3],
-                ["very fast (0.15 s/step)", 0.15]];
-
-const reducedMotion = () => !!(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
-
-function autoplayAsked() {  // ?autoplay=1 in the page's link (or #autoplay for an exported file)
-  try {
-    const v = new URLSearchParams(window.location.search).get("autoplay");
-    return v === "1" || v === "true" || window.location.hash === "#autoplay";
-  } catch (e) { return false; }
-}
-
-const FIELD_ROLES = /^(slider|radio|checkbox|switch|tab|option|combobox|listbox|menuitem|spinbutton|textbox)$/;
-
-function ownKeys(t) {  // what a focused element of the page answers itself: "all" (a field, a slider, a radio),
-  if (!t || !t.tagName) return "";  // "press" (a button or a link: Space and Enter), or "" (nothing)
-  const tag = t.tagName.toLowerCase(), role = (t.getAttribute && t.getAttribute("role")) || "";
-  if (["input", "textarea", "select"].includes(tag) || t.isContentEditable || FIELD_ROLES.test(role)) return "all";
-  if (["button", "a", "summary"].includes(tag) || role === "button" || role === "link") return "press";
-  return "";
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function installKeys() {
-  if (window.__dlmStageKeys) return;
-  window.__dlmStageKeys = true;
-  document.addEventListener("keydown", (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const path = e.composedPath ? e.composedPath() : [e.target];
-    const t = path[0];
-    const inside = (window.__dlmStages || []).find((st) => path.includes(st.root));
-    const s = inside || window.__dlmStageActive;
-    if (!s || !s.root.isConnected) return;
-    const k = e.key;
-    const tag = (t && t.tagName || "").toLowerCase();
-    if (k === "Escape" && s.present) { s.setPresent(false); e.preventDefault(); return; }
-    if (inside) {  // in the stage: its buttons take Space / Enter, its menu its own keys, a position the arrows
-      window.__dlmStageActive = s;
-      if (tag === "select") return;
-      if ((k === " " || k === "Enter") && tag === "button") return;
-      if (t.classList && t.classList.contains("cell") && s.cellKey(k, t)) { e.preventDefault(); return; }
-    } else {  // a widget of the page keeps its keys: a field or a slider all of them, a button Space and Enter
-      const own = ownKeys(t);
-      if (own === "all" || (own === "press" && (k === " " || k === "Enter"))) return;
-    }
-    if (k === " " || k === "Spacebar") s.toggle();
-    else if (k === "ArrowRight") s.go(s.k + 1);
-    else if (k === "ArrowLeft") s.go(s.k - 1);
-    else if (k === "Home") s.go(0);
-    else if (k === "End") s.go(s.data.T);
-    else if (k === "f" || k === "F") s.setPresent(!s.present);
-    else return;
-    e.preventDefault();
-  });
-  const style = document.createElement("style");  // presenter mode hides the page around the stage
-  style.textContent = "body.dlm-presenting section[data-testid='stSidebar']{display:none!important}" +
-    "body.dlm-presenting header[data-testid='stHeader']{display:none!important}";
-  document.head.appendChild(style);
-}
+// Each state has a mark besides its colour; the step shown is also text (data.alt), spoken by a live
+// region when a key or the scrubber changes it (never during Play); reduced motion: no autoplay.
+// Its helpers (keys, motion, marks) are in support.js, joined before it by exports_html.player_assets.
 
 class Stage {
   constructor(component) {
@@ -162,7 +95,7 @@ class Stage {
     for (const code of d.legend) {
       const s = d.state_list[code];
       const chip = el("span", "chip", s.label);
-      this.paintCell(chip, s);
+      paintCell(chip, s);
       chip.title = `${s.label}: ${s.mark_words}`;
       legend.append(chip);
     }
@@ -183,19 +116,7 @@ class Stage {
     keyed(btn("Next ▶", "Next step (→)", () => this.go(this.k + 1), "next"), "ArrowRight");
     keyed(btn("Last ▶|", "Last (End)", () => this.go(d.T), "last"), "End");
     const speedLabel = el("label", "speed-label", "Speed ");
-    this.speed = el("select", "speed");
-    for (const [label, v] of SPEEDS) {
-      const o = el("option", "", label);
-      o.value = String(v);
-      if (Math.abs(v - this.interval) < 1e-9) o.selected = true;
-      this.speed.append(o);
-    }
-    if (!SPEEDS.some(([, v]) => Math.abs(v - this.interval) < 1e-9)) {
-      const o = el("option", "", `${this.interval} s/step`);
-      o.value = String(this.interval);
-      o.selected = true;
-      this.speed.append(o);
-    }
+    this.speed = speedMenu(this.interval);
     this.speed.onchange = () => { this.interval = parseFloat(this.speed.value); if (this.playing) this.restartClock(); };
     speedLabel.append(this.speed);
     bar.append(speedLabel);
@@ -307,7 +228,7 @@ class Stage {
             }
             g.fillText(text, x + this.cellW / 2, y + this.cellH / 2);
           }
-          this.drawMark(g, s, x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap, big);
+          drawMark(g, s, x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap, big);
           g.globalAlpha = 1;
         }
         if (lane.fixed.includes(pos)) {
@@ -343,55 +264,6 @@ class Stage {
     }
     this.off = off;
     this.drawGrid();
-  }
-
-  drawMark(g, s, x, y, w, h, big) {  // the state's shape, besides its colour (render/palette.MARKS)
-    // cells under 6 px (a dashed outline: 14 px) keep their colour alone; the text alternative names every state
-    const m = Math.min(w, h);
-    if (!s.mark || m < 6 || (s.mark === "outline" && m < 14)) return;
-    g.save();
-    g.fillStyle = s.ink; g.strokeStyle = s.ink;
-    if (s.mark === "outline") {  // a mask: dashed outline inside the cell
-      const lw = big ? 3 : 2;
-      g.lineWidth = lw; g.setLineDash([big ? 9 : 5, big ? 6 : 3]);
-      g.strokeRect(x + lw / 2 + 1, y + lw / 2 + 1, w - lw - 2, h - lw - 2);
-    } else if (s.mark === "dot") {  // committed now: a dot in the top-right corner
-      const r = Math.max(2, Math.min(big ? 8 : 5, m * 0.14)), pad = Math.min(4, m * 0.12);
-      g.beginPath(); g.arc(x + w - r - pad, y + r + pad, r, 0, 2 * Math.PI); g.fill();
-    } else if (s.mark === "triangle") {  // changed: a triangle in the top-right corner
-      const a = Math.max(4, Math.min(big ? 18 : 11, m * 0.3)), pad = Math.min(3, m * 0.1);
-      g.beginPath(); g.moveTo(x + w - pad - a, y + pad + a); g.lineTo(x + w - pad, y + pad + a);
-      g.lineTo(x + w - pad - a / 2, y + pad); g.closePath(); g.fill();
-    } else if (s.mark === "strike") {  // re-masked: struck through
-      g.lineWidth = big ? 3 : 2;
-      g.beginPath(); g.moveTo(x + 2, y + h / 2); g.lineTo(x + w - 2, y + h / 2); g.stroke();
-    }
-    g.restore();
-  }
-
-  paintCell(c, s, plain) {  // a chip of the sentence or the legend: its state's colour and mark
-    if (c.stateKey !== s.key || c.plain !== !!plain) {
-      if (c.stateKey) c.classList.remove("s-" + c.stateKey);
-      c.classList.add("s-" + s.key);
-      c.stateKey = s.key;
-      c.plain = !!plain;
-      c.dataset.mark = s.glyph || "";
-      c.style.setProperty("--ink", s.ink || "#000");
-      c.style.background = plain ? "transparent" : s.fill;
-      c.style.color = plain ? "#0b3d66" : s.fg;
-    }
-  }
-
-  cellKey(k, cell) {  // keys on a focused position of the sentence: move along it, pick it
-    const l = +cell.dataset.lane, i = +cell.dataset.pos, cells = this.lanes[l].cells;
-    let j = null;
-    if (k === "ArrowRight") j = Math.min(cells.length - 1, i + 1);
-    else if (k === "ArrowLeft") j = Math.max(0, i - 1);
-    else if (k === "Enter" || k === " ") { this.pick(l, i, this.k); return true; }
-    else return false;
-    cells.forEach((c, n) => { c.tabIndex = n === j ? 0 : -1; });
-    cells[j].focus();
-    return true;
   }
 
   describe(k) {  // the step shown, in words (dlm_core.render.stage.step_texts), with the branches that differ
@@ -476,7 +348,7 @@ class Stage {
         const s = d.state_list[+states[i]];
         const c = lane.cells[i], plain = d.kind === "text" && s.key === "committed_earlier" && !lane.fixed.includes(i);
         c.textContent = d.texts[String(toks[i])] ?? "";
-        this.paintCell(c, s, plain);
+        paintCell(c, s, plain);
         if (this.pickable) c.setAttribute("aria-label", `Position ${i + 1}: ${d.labels[String(toks[i])] ?? ""}, ${s.label}`);
       }
       lane.row.classList.toggle("shared", l > 0 && k <= lane.from);  // not parted yet: the parent's

@@ -1,6 +1,6 @@
 """The states' marks in pictures (render/palette.MARKS), for the PNG / GIF exports: a dashed outline
 for a mask, a dot or a triangle in the top-right corner for committed now or changed, a line through
-a re-masked unit. The browser player draws the same shapes (assets/player/player.js, drawMark).
+a re-masked unit. The browser player draws the same shapes (assets/player/support.js, drawMark).
 Also the inks every exported picture uses besides the states' colours."""
 
 from __future__ import annotations
