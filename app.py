@@ -4,7 +4,12 @@ looks at top-level pages/*.py) never competes with it, even on a deep link like 
 
 import streamlit as st
 
-st.set_page_config(page_title="Diffusion LM visualiser", page_icon=":material/blur_on:", layout="wide")
+from dlm_core.render.theme import app_css, favicon_png
+
+# the favicon is the app's own picture (a material icon would be fetched from a font server, which
+# fails offline); the style sheet sets what the theme cannot (caption contrast, focus ring, reduced motion)
+st.set_page_config(page_title="Diffusion LM visualiser", page_icon=favicon_png(), layout="wide")
+st.html(app_css())
 
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="welcome"),

@@ -126,7 +126,8 @@ def test_terms_in_finds_whole_words_with_sensible_case():
 
 def test_verdict_words():
     assert verdict_words("valid") == "valid"
-    assert verdict_words("predicate_number") == "not valid: the predicate's number is wrong (a plural s missing or extra)"
+    assert verdict_words("predicate_number") == ("not valid: the predicate's number is wrong (a plural s missing or "
+                                                 "extra)")
     assert verdict_words("other").startswith("not valid: a tangle: no single fix")  # "other", with a plain name
     assert terms_in(verdict_words("other")) == ["validity", "error reasons"]
 

@@ -3,44 +3,9 @@
 // ask the server for anything; the step is reported back (debounced, paused only) when the
 // page wants it. Keys: Space play/pause, arrows step, Home/End first/last, F presenter.
 // Every text that comes from a model or a file is set with textContent, never as HTML.
-
-const SPEEDS = [["slow (1.5 s/step)", 1.5], ["normal (0.8 s/step)", 0.8], ["fast (0.3 s/step)", 0.3],
-                ["very fast (0.15 s/step)", 0.15]];
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function installKeys() {
-  if (window.__dlmStageKeys) return;
-  window.__dlmStageKeys = true;
-  document.addEventListener("keydown", (e) => {
-    const s = window.__dlmStageActive;
-    if (!s || !s.root.isConnected || e.ctrlKey || e.metaKey || e.altKey) return;
-    const t = e.composedPath ? e.composedPath()[0] : e.target;
-    const tag = (t && t.tagName || "").toLowerCase();
-    const typing = (tag === "input" && t.type !== "range") || tag === "textarea" || tag === "select" ||
-      (t && t.isContentEditable);
-    if (typing) return;
-    const k = e.key;
-    if (k === " " || k === "Spacebar") s.toggle();
-    else if (k === "ArrowRight") s.go(s.k + 1);
-    else if (k === "ArrowLeft") s.go(s.k - 1);
-    else if (k === "Home") s.go(0);
-    else if (k === "End") s.go(s.data.T);
-    else if (k === "f" || k === "F") s.setPresent(!s.present);
-    else if (k === "Escape" && s.present) s.setPresent(false);
-    else return;
-    e.preventDefault();
-  });
-  const style = document.createElement("style");  // presenter mode hides the page around the stage
-  style.textContent = "body.dlm-presenting section[data-testid='stSidebar']{display:none!important}" +
-    "body.dlm-presenting header[data-testid='stHeader']{display:none!important}";
-  document.head.appendChild(style);
-}
+// Each state has a mark besides its colour; the step shown is also text (data.alt), spoken by a live
+// region when a key or the scrubber changes it (never during Play); reduced motion: no autoplay.
+// Its helpers (keys, motion, marks) are in support.js, joined before it by exports_html.player_assets.
 
 class Stage {
   constructor(component) {
@@ -52,24 +17,41 @@ class Stage {
     this.interval = this.data.interval;
     this.reported = this.data.start;
     this.log = [];  // [step, time] of every redraw (read by the benchmark)
+    this.pickable = !!(this.data.report && component.setTriggerValue);  // cells open the page's edit panel
+    this.reducedMotion = reducedMotion();
     this.build(component.parentElement);
     this.setPresent(this.data.present);
     this.go(this.k, false);
+    this.autoplayed = false;  // read by the tests: autoplay never runs for a reader who asked for less motion
+    if ((this.data.autoplay || autoplayAsked()) && !this.reducedMotion && this.data.T > 0) {
+      this.autoplayed = true;
+      this.play();
+    }
   }
 
   build(parent) {
     const d = this.data;
     const root = el("div", "dlm-stage" + (d.kind === "text" ? " text" : ""));
     this.root = root;
-    root.tabIndex = 0;
+    root.tabIndex = -1;  // focusable by a click (its keys), not a Tab stop of its own: its controls are
+    root.setAttribute("role", "region");
+    root.setAttribute("aria-label", `Stage${d.title ? ": " + d.title : ""}`);
     const top = el("div", "top");
     this.stepInfo = el("span", "stepinfo");
     top.append(el("span", "title", d.title || ""), this.stepInfo);
     const pbtn = el("button", "present-btn", "Presenter (F)");
     pbtn.type = "button";
     pbtn.title = "Draw the stage large for a projector (F or Esc to leave)";
-    pbtn.onclick = () => this.setPresent(!this.present);
+    pbtn.setAttribute("aria-keyshortcuts", "F");
+    pbtn.onclick = () => { window.__dlmStageActive = this; this.setPresent(!this.present); };
+    this.presentBtn = pbtn;
     top.append(pbtn);
+    // the step shown, as text: always current (silent), and a live region that speaks a step changed by hand
+    this.altEl = el("p", "sr-only alt");
+    this.altEl.id = `dlm-alt-${d.id}`;
+    this.live = el("div", "sr-only live");
+    this.live.setAttribute("role", "status");
+    this.live.setAttribute("aria-live", "polite");
     // lane 0 is the run itself; branches that part from it (data.lanes) are drawn under it
     this.lanes = [{ label: d.lane_label || "", from: 0, tokens: d.tokens, states: d.states, commits: d.commits,
                     fixed: d.fixed }].concat((d.lanes || []).map((l) => Object.assign({}, l)));
@@ -82,7 +64,13 @@ class Stage {
       const seq = el("div", "seq");
       lane.cells = lane.tokens[0].map((_, i) => {
         const c = el("span", "cell" + (lane.fixed.includes(i) ? " fixed" : ""));
-        c.title = `Position ${i + 1}: click to pick it for an edit (pin, re-mask, release)`;
+        c.dataset.lane = String(l);
+        c.dataset.pos = String(i);
+        if (this.pickable) {  // one Tab stop per sequence; arrows move between its positions, Enter picks
+          c.title = `Position ${i + 1}: click (or Enter) to pick it for an edit (pin, re-mask, release)`;
+          c.setAttribute("role", "button");
+          c.tabIndex = i === 0 ? 0 : -1;
+        }
         c.onclick = () => this.pick(l, i, this.k);
         seq.append(c);
         return c;
@@ -96,14 +84,19 @@ class Stage {
     if (!d.note) this.note.style.display = "none";
     this.gridWrap = el("div", "gridwrap");
     this.canvas = el("canvas", "grid");
+    this.canvas.setAttribute("role", "img");
+    this.canvas.setAttribute("aria-label", `Token by ${d.step_name} grid: one row per position, one column per ` +
+      `${d.step_name} from 0 to ${d.T}, each cell in its state's colour and mark; the column shown is outlined.`);
+    this.canvas.setAttribute("aria-describedby", this.altEl.id);
     this.tip = el("div", "tip");
     this.gridWrap.append(this.canvas, this.tip);
     const legend = el("div", "legend");
+    legend.setAttribute("aria-label", "Legend");
     for (const code of d.legend) {
       const s = d.state_list[code];
       const chip = el("span", "chip", s.label);
-      chip.style.background = s.fill;
-      chip.style.color = s.fg;
+      paintCell(chip, s);
+      chip.title = `${s.label}: ${s.mark_words}`;
       legend.append(chip);
     }
     if (this.lanes.some((l) => l.fixed.length)) legend.append(el("span", "chip fixed-chip", "prompt / pinned by the user"));
@@ -116,36 +109,29 @@ class Stage {
       bar.append(b);
       return b;
     };
-    btn("|◀ First", "First (Home)", () => this.go(0), "first");
-    btn("◀ Prev", "Previous step (←)", () => this.go(this.k - 1), "prev");
-    this.playBtn = btn("▶ Play", "Play / pause (Space)", () => this.toggle(), "play");
-    btn("Next ▶", "Next step (→)", () => this.go(this.k + 1), "next");
-    btn("Last ▶|", "Last (End)", () => this.go(d.T), "last");
-    this.speed = el("select", "speed");
-    for (const [label, v] of SPEEDS) {
-      const o = el("option", "", label);
-      o.value = String(v);
-      if (Math.abs(v - this.interval) < 1e-9) o.selected = true;
-      this.speed.append(o);
-    }
-    if (!SPEEDS.some(([, v]) => Math.abs(v - this.interval) < 1e-9)) {
-      const o = el("option", "", `${this.interval} s/step`);
-      o.value = String(this.interval);
-      o.selected = true;
-      this.speed.append(o);
-    }
+    const keyed = (b, keys) => { b.setAttribute("aria-keyshortcuts", keys); return b; };
+    keyed(btn("|◀ First", "First (Home)", () => this.go(0), "first"), "Home");
+    keyed(btn("◀ Prev", "Previous step (←)", () => this.go(this.k - 1), "prev"), "ArrowLeft");
+    this.playBtn = keyed(btn("▶ Play", "Play / pause (Space)", () => this.toggle(), "play"), "Space");
+    keyed(btn("Next ▶", "Next step (→)", () => this.go(this.k + 1), "next"), "ArrowRight");
+    keyed(btn("Last ▶|", "Last (End)", () => this.go(d.T), "last"), "End");
+    const speedLabel = el("label", "speed-label", "Speed ");
+    this.speed = speedMenu(this.interval);
     this.speed.onchange = () => { this.interval = parseFloat(this.speed.value); if (this.playing) this.restartClock(); };
-    bar.append(this.speed);
+    speedLabel.append(this.speed);
+    bar.append(speedLabel);
     this.scrub = el("input", "scrub");
     this.scrub.type = "range";
     this.scrub.min = "0";
     this.scrub.max = String(d.T);
     this.scrub.step = "1";
-    this.scrub.setAttribute("aria-label", "Step");
+    this.scrub.setAttribute("aria-label", d.step_name === "step" ? "Step" : `Step (${d.step_name})`);
     this.scrub.oninput = () => { window.__dlmStageActive = this; this.pause(); this.go(parseInt(this.scrub.value, 10)); };
     bar.append(this.scrub);
-    const help = el("div", "help", "Keys: Space play/pause · ← → step · Home / End first / last · F presenter mode");
-    root.append(top, this.seqs, this.note, this.gridWrap, legend, bar, help);
+    const help = el("div", "help", "Keys: Space play / pause · ← → one step · Home / End first / last · " +
+      "F presenter mode (Esc leaves) · Tab moves between the controls" +
+      (this.pickable ? " · on the sentence, ← → choose a position and Enter picks it for an edit" : ""));
+    root.append(top, this.seqs, this.altEl, this.live, this.note, this.gridWrap, legend, bar, help);
     root.addEventListener("pointerdown", () => { window.__dlmStageActive = this; });
     parent.append(root);
     window.__dlmStageActive = this;
@@ -170,16 +156,18 @@ class Stage {
     this.layoutWidth = W;
     const real = d.kind === "text";
     const narrow = W < 520;
-    this.labelW = real ? (narrow ? 70 : 150) : (narrow ? 44 : (big ? 90 : 64));
-    this.cellW = Math.max(2, Math.min(big ? 130 : 90, Math.floor((W - this.labelW - 4) / C)));
-    this.cellH = real ? Math.max(3, Math.min(big ? 30 : 20, Math.floor((big ? 700 : 520) / (R * nL))))
-                      : (big ? 54 : (narrow ? 28 : 36));
-    this.laneGap = nL > 1 ? (big ? 26 : 18) : 0;  // room for each branch's name above its rows
+    // presenter mode fills a projector's screen: the grid takes the width (cells up to 260 px wide), rows up
+    // to 80 px high while the grid fits, and its text is 28 px or more where the cells leave room for it
+    this.labelW = real ? (narrow ? 70 : (big ? 260 : 150)) : (narrow ? 44 : (big ? 150 : 64));
+    this.cellW = Math.max(2, Math.min(big ? 260 : 90, Math.floor((W - this.labelW - 4) / C)));
+    this.cellH = real ? Math.max(3, Math.min(big ? 40 : 20, Math.floor((big ? 600 : 520) / (R * nL))))
+                      : (big ? Math.max(28, Math.min(80, Math.floor(600 / (R * nL)))) : (narrow ? 28 : 36));
+    this.laneGap = nL > 1 ? (big ? 36 : 18) : 0;  // room for each branch's name above its rows
     this.laneH = R * this.cellH;
     this.gridH = nL * this.laneH + (nL - 1) * this.laneGap;
     const dpr = window.devicePixelRatio || 1;
-    const axis = big ? 16 : 11, counts = big ? 40 : 29;  // the step axis, and the changed counts below it
-    const w = this.labelW + C * this.cellW + 2, h = this.gridH + counts + (big ? 14 : 11);
+    const axis = big ? 22 : 11, counts = big ? 58 : 29;  // the step axis, and the changed counts below it
+    const w = this.labelW + C * this.cellW + 2, h = this.gridH + counts + (big ? 22 : 11);
     this.gw = w; this.gh = h;
     for (const c of [this.canvas]) {
       c.width = Math.ceil(w * dpr); c.height = Math.ceil(h * dpr);
@@ -190,7 +178,7 @@ class Stage {
     const g = off.getContext("2d");
     g.scale(dpr, dpr);
     g.fillStyle = "#FFFFFF"; g.fillRect(0, 0, w, h);
-    const fontPx = Math.min(big ? 22 : 14, Math.floor(this.cellH * 0.5));
+    const fontPx = Math.min(big ? 34 : 14, Math.floor(this.cellH * (big ? 0.48 : 0.5)));
     const showText = this.cellW >= (big ? 40 : 28) && this.cellH >= 14;
     this.gridFontPx = showText ? fontPx : 0;  // read by the tests: grid text size in presenter mode
     const labelEvery = Math.max(1, Math.ceil(12 / this.cellH));
@@ -199,14 +187,14 @@ class Stage {
       const y0 = this.laneY(l);
       if (l > 0) {  // the branch's name, above its rows
         g.fillStyle = "#333333"; g.textAlign = "left";
-        g.font = `${big ? 16 : 12}px sans-serif`;
+        g.font = `${big ? 28 : 12}px sans-serif`;
         g.fillText(`Branch ${l}: parts at step ${lane.from}`, this.labelW, y0 - this.laneGap / 2);
       }
       for (let r = 0; r < R; r++) {
         const pos = d.rows[r], y = y0 + r * this.cellH;
         if (r % labelEvery === 0) {
           g.fillStyle = "#333333";
-          g.font = `${Math.max(10, Math.min(big ? 20 : 13, this.cellH * labelEvery - 2))}px sans-serif`;
+          g.font = `${Math.max(10, Math.min(big ? 28 : 13, this.cellH * labelEvery - 2))}px sans-serif`;
           g.textAlign = "right";
           let label = real ? `${pos + 1} · ${d.labels[String(lane.tokens[C - 1][pos])] || ""}` : `pos ${pos + 1}`;
           if (narrow && real) label = String(pos + 1);
@@ -222,13 +210,25 @@ class Stage {
           if (showText) {
             const tok = lane.tokens[c][pos];
             let text = s.key === "mask" && d.kind === "text" ? "" : (d.labels[String(tok)] || "");
-            g.font = `${fontPx}px sans-serif`;
             g.textAlign = "center";
             g.fillStyle = s.fg;
-            const maxChars = Math.max(1, Math.floor(this.cellW / (fontPx * 0.55)));
-            if (text.length > maxChars) text = s.key === "mask" ? "·" : text.slice(0, Math.max(1, maxChars - 1)) + "…";
+            const room = this.cellW - 8;
+            let px = fontPx;
+            g.font = `${px}px sans-serif`;
+            while (px > Math.max(9, Math.round(fontPx * 0.75)) && g.measureText(text).width > room) {
+              px -= 1;  // a long unit: a little smaller first, cut only when that is not enough
+              g.font = `${px}px sans-serif`;
+            }
+            if (g.measureText(text).width > room) {
+              if (s.key === "mask") text = "·";
+              else {
+                while (text.length > 1 && g.measureText(text + "…").width > room) text = text.slice(0, -1);
+                text += "…";
+              }
+            }
             g.fillText(text, x + this.cellW / 2, y + this.cellH / 2);
           }
+          drawMark(g, s, x + gap, y + gap, this.cellW - 2 * gap, this.cellH - 2 * gap, big);
           g.globalAlpha = 1;
         }
         if (lane.fixed.includes(pos)) {
@@ -250,8 +250,8 @@ class Stage {
       g.setLineDash([]);
     });
     g.fillStyle = "#333333"; g.textAlign = "center";
-    g.font = `${big ? 16 : 11}px sans-serif`;
-    const every = Math.max(1, Math.ceil(28 / this.cellW));
+    g.font = `${big ? 28 : 11}px sans-serif`;
+    const every = Math.max(1, Math.ceil((big ? 44 : 28) / this.cellW));
     for (let c = 0; c < C; c += every) g.fillText(String(c), this.labelW + c * this.cellW + this.cellW / 2, this.gridH + axis);
     // how many positions each step committed (or changed): idle steps show as 0
     g.fillStyle = "#666666";
@@ -265,6 +265,16 @@ class Stage {
     this.off = off;
     this.drawGrid();
   }
+
+  describe(k) {  // the step shown, in words (dlm_core.render.stage.step_texts), with the branches that differ
+    const parts = [this.data.alt ? this.data.alt[k] : ""];
+    this.lanes.slice(1).forEach((lane, j) => {
+      if (lane.alt && k > lane.from) parts.push(`Branch ${j + 1}: ${lane.alt[k] || ""}`);
+    });
+    return parts.join(" ");
+  }
+
+  announce() { this.live.textContent = this.describe(this.k); }
 
   drawGrid() {
     const dpr = window.devicePixelRatio || 1;
@@ -338,15 +348,18 @@ class Stage {
         const s = d.state_list[+states[i]];
         const c = lane.cells[i], plain = d.kind === "text" && s.key === "committed_earlier" && !lane.fixed.includes(i);
         c.textContent = d.texts[String(toks[i])] ?? "";
-        c.style.background = plain ? "transparent" : s.fill;
-        c.style.color = plain ? "#0b3d66" : s.fg;
+        paintCell(c, s, plain);
+        if (this.pickable) c.setAttribute("aria-label", `Position ${i + 1}: ${d.labels[String(toks[i])] ?? ""}, ${s.label}`);
       }
       lane.row.classList.toggle("shared", l > 0 && k <= lane.from);  // not parted yet: the parent's
     });
     this.markPicked();
     this.scrub.value = String(k);
+    this.scrub.setAttribute("aria-valuetext", `${d.step_name} ${k} of ${d.T}`);
     const n = d.commits[k];
     this.stepInfo.textContent = `${d.step_name} ${k} of ${d.T}` + (k > 0 ? ` · ${n} position${n === 1 ? "" : "s"} changed` : "");
+    this.altEl.textContent = this.describe(k);
+    if (user && !this._ticking) this.announce();  // a step changed by hand is spoken; Play's steps are not
     this.drawGrid();
     this.log.push([k, performance.now()]);
     if (this.log.length > 2000) this.log.splice(0, 1000);
@@ -398,12 +411,14 @@ class Stage {
     if (!this.playing) return;
     this.playing = false;
     this.playBtn.textContent = "▶ Play";
+    this.announce();  // where Play stopped
     this.scheduleReport();
   }
 
   setPresent(on) {
     this.present = !!on;
     this.root.classList.toggle("present", this.present);
+    this.presentBtn.setAttribute("aria-pressed", String(this.present));
     document.body.classList.toggle("dlm-presenting", this.present);
     this.layout();
     this.go(this.k, false);

@@ -1,10 +1,10 @@
 """Tokens as coloured chips (inline HTML, every value escaped): the sequence a class reads from
-afar and the colour legend."""
+afar and the colour legend. Each chip has its state's mark besides its colour (palette.MARKS)."""
 
 from __future__ import annotations
 
 from dlm_core.render.cells import cell_states, display_tokens
-from dlm_core.render.palette import PROMPT_OUTLINE, STATE_ORDER, STATES
+from dlm_core.render.palette import MARKS, PROMPT_OUTLINE, STATE_ORDER, STATES
 from dlm_core.render.safe_html import Markup, html_of, join
 from dlm_core.trajectory import Trajectory
 
@@ -19,10 +19,17 @@ def legend_html(include=STATE_ORDER, pinned: bool = True) -> Markup:
 
 def _chip(text: str, state: str, outlined: bool = False, big: bool = False) -> Markup:
     fill, fg, _ = STATES[state]
-    border = f"3px solid {PROMPT_OUTLINE}" if outlined else "3px solid transparent"
+    mark, glyph, ink, _ = MARKS[state]
+    border = f"3px solid {PROMPT_OUTLINE}" if outlined else f"3px dashed {ink}" if mark == "outline" else \
+        "3px solid transparent"
+    strike = f"text-decoration:line-through 3px {ink};" if mark == "strike" else ""
+    corner = html_of("<span aria-hidden='true' style='font-family:sans-serif;font-size:0.85em;vertical-align:0.1em;"
+                     "margin-left:6px;color:{ink}'>{glyph}</span>", ink=ink, glyph=glyph) \
+        if mark in ("dot", "triangle") else Markup("")
     return html_of("<span style='background:{fill};color:{fg};border:{border};border-radius:6px;padding:2px 10px;"
-                   "font-family:monospace;font-size:{size};white-space:nowrap'>{text}</span>",
-                   fill=fill, fg=fg, border=border, size="1.6rem" if big else "0.95rem", text=text)
+                   "font-family:monospace;font-size:{size};white-space:nowrap;{strike}'>{text}{corner}</span>",
+                   fill=fill, fg=fg, border=border, size="1.6rem" if big else "0.95rem", text=text, strike=strike,
+                   corner=corner)
 
 
 def chips_html(labels, states, outlined=(), big: bool = True) -> Markup:

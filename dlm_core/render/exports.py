@@ -1,42 +1,30 @@
 """Slide-ready pictures of a Trajectory: one PNG per step and an animated GIF of all steps. No Streamlit here.
 
 A frame shows, top to bottom: a caption (step k of T, variant, model), the sequence after k steps as coloured
-chips, the token x step grid up to column k and the legend. The colours are the pages' own (render/palette.STATES);
-text uses Pillow's embedded, scalable font. Every frame of one trajectory (at one width) has the same layout,
-`stage_layout`, so frames can be stacked into a GIF and tests can find each chip and cell.
+chips, the token x step grid up to column k and the legend. The colours are the pages' own (render/palette.STATES),
+each with its state's mark (render/marks: a dashed outline, a dot, a triangle, a strike); text uses Pillow's
+embedded, scalable font. Every frame of one trajectory (at one width) has the same layout, `stage_layout`, so
+frames can be stacked into a GIF and tests can find each chip and cell.
 """
 
 from __future__ import annotations
 
 import io
-import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from dlm_core.render.cells import cell_states, display_tokens, legend_states
-from dlm_core.render.palette import (
-    PROMPT_OUTLINE,
-    STATE_ORDER,
-    STATES,
-)
+from dlm_core.render.marks import INK, MUTED, TRACK, WHITE, _rgb, draw_mark
+from dlm_core.render.palette import MARKS, PROMPT_OUTLINE, STATE_ORDER, STATES
 from dlm_core.trajectory import Trajectory
 
-WHITE = "#FFFFFF"
-INK = "#222222"
-MUTED = "#666666"
-TRACK = "#E6E6E6"
 MAX_CHIPS_H = 800  # px: the sequence's chips shrink (smaller font) to stay within this height
 MAX_GRID_H = 1100  # px: the grid's rows shrink (down to 1-2 px, no text) to stay within this height
 MAX_LABEL_CHARS = 14  # longer units are cut with an ellipsis
 REAL_MASK_LABEL = "[MASK]"  # real models' mask tokens (e.g. <|mdm_mask|>) are long: one short label for all
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    c = colour.lstrip("#")
-    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
 @lru_cache(maxsize=64)
@@ -159,7 +147,7 @@ class _Stage:
         for fs in sizes:
             fs = max(8, round(fs * s))
             outline = max(2, round(fs / 9))
-            pad = max(outline + 4, round(0.45 * fs))
+            pad = max(outline + 4, round(0.5 * fs))  # room for a corner mark beside the unit
             chip_h = round(1.55 * fs) + 2 * outline
             gap = max(4, round(0.3 * fs))
             widths = [max(chip_h, round(max(_text_w(t, fs) for t in labels)) + 2 * pad) for labels in per_pos]
@@ -204,7 +192,9 @@ class _Stage:
         if self.fixed:
             entries.append(("pinned", "prompt / pinned (outlined)"))
         lpad, lh, lgap = round(0.5 * legend_font), round(1.6 * legend_font), round(0.6 * legend_font)
-        lwidths = [round(_text_w(text, legend_font)) + 2 * lpad for _, text in entries]
+        corner = [st in MARKS and MARKS[st][0] in ("dot", "triangle") for st, _ in entries]
+        lwidths = [round(_text_w(text, legend_font)) + 2 * lpad + (2 * lpad if c else 0) for (_, text), c in
+                   zip(entries, corner)]
         lplaced = _wrap(lwidths, margin, width - margin, lgap)
         legend_boxes = [(st, (x, y + line * (lh + lgap), x + w, y + line * (lh + lgap) + lh))
                         for (st, _), (line, x), w in zip(entries, lplaced, lwidths)]
@@ -250,7 +240,10 @@ class _Stage:
             outline = PROMPT_OUTLINE if st == "pinned" else None
             d.rounded_rectangle(box, radius=round(6 * L.scale), fill=fill, outline=outline,
                                 width=max(2, round(3 * L.scale)))
-            d.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), text, font=lfont, fill=fg, anchor="mm")
+            xc, tw = (box[0] + box[2]) / 2, _text_w(text, L.legend_font)
+            d.text((xc, (box[1] + box[3]) / 2), text, font=lfont, fill=fg, anchor="mm")
+            if st != "pinned":
+                draw_mark(d, box, st, L.scale, strike=(xc - tw / 2, xc + tw / 2), radius=round(6 * L.scale))
         return im
 
     def _draw_grid(self) -> Image.Image | None:
@@ -273,9 +266,9 @@ class _Stage:
 
         rows, cols = pixel_map(L.row_edges, n), pixel_map(L.col_edges, ncols)
         im = Image.fromarray(np.ascontiguousarray(colours[codes[rows[:, None], cols[None, :]]]))
+        d = ImageDraw.Draw(im)
+        fit: dict[str, int] = {}
         if L.cell_font:
-            d = ImageDraw.Draw(im)
-            fit: dict[str, int] = {}
             room = L.col_edges[1] - L.col_edges[0] - L.gap - 8
             for c in range(ncols):
                 for i in range(n):
@@ -287,6 +280,16 @@ class _Stage:
                         x0, y0, x1, y1 = L.cell_box(i, c)
                         d.text(((x0 + x1) / 2 - gx0, (y0 + y1) / 2 - gy0), text, font=_font(fit[text]),
                                fill=STATES[self.states[c][i]][1], anchor="mm")
+        for c in range(ncols):  # each state's mark (cells under 6 px keep their colour alone)
+            for i in range(n):
+                state = self.states[c][i]
+                if MARKS[state][0]:
+                    x0, y0, x1, y1 = L.cell_box(i, c)
+                    text = self.label_of[self.tokens[c][i]]
+                    tw = _text_w(text, fit[text]) if fit.get(text) else x1 - x0 - 6
+                    xc = (x0 + x1) / 2 - gx0
+                    draw_mark(d, (x0 - gx0, y0 - gy0, x1 - gx0, y1 - gy0), state, L.scale,
+                              strike=(xc - tw / 2, xc + tw / 2))
         return im
 
     def _chip(self, text: str, state: str, outlined: bool, width: int) -> Image.Image:
@@ -298,9 +301,14 @@ class _Stage:
             height = L.chip_boxes[0][3] - L.chip_boxes[0][1]
             tile = Image.new("RGB", (width, height), WHITE)
             d = ImageDraw.Draw(tile)
-            d.rounded_rectangle((0, 0, width - 1, height - 1), radius=max(3, round(L.chip_font / 5)), fill=fill,
+            radius = max(3, round(L.chip_font / 5))
+            d.rounded_rectangle((0, 0, width - 1, height - 1), radius=radius, fill=fill,
                                 outline=PROMPT_OUTLINE if outlined else None, width=L.chip_outline)
             d.text((width / 2, height / 2), text, font=_font(L.chip_font), fill=fg, anchor="mm")
+            if not (outlined and MARKS[state][0] == "outline"):
+                tw = _text_w(text, L.chip_font)
+                draw_mark(d, (0, 0, width, height), state, L.scale * L.chip_font / 30,
+                          strike=(width / 2 - tw / 2, width / 2 + tw / 2), radius=radius)
             self._chips[key] = tile
         return self._chips[key]
 
@@ -382,66 +390,9 @@ def step_png(traj: Trajectory, k: int, width: int = 1280) -> bytes:
     return buf.getvalue()
 
 
-def _gif_palette() -> list[tuple[int, int, int]]:
-    """The colours frames use: white, the ink greys, every state's fill and text colour, and a few blends of
-    each text colour over its background (anti-aliased glyph edges)."""
-    pairs = [(STATES[st][1], STATES[st][0]) for st in STATE_ORDER] + [(INK, WHITE), (MUTED, WHITE), (INK, TRACK)]
-    out: list[tuple[int, int, int]] = []
-    for c in [WHITE, INK, MUTED, TRACK, PROMPT_OUTLINE] + [c for pair in pairs for c in pair]:
-        if _rgb(c) not in out:
-            out.append(_rgb(c))
-    for fg, bg in pairs:
-        f, b = np.array(_rgb(fg)), np.array(_rgb(bg))
-        for a in (1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6):
-            rgb = tuple(int(v) for v in np.round(a * f + (1 - a) * b))
-            if rgb not in out:
-                out.append(rgb)
-    return out
-
-
-def _p_image(indices: np.ndarray) -> Image.Image:
-    data = np.ascontiguousarray(indices, dtype=np.uint8)
-    return Image.frombytes("P", (data.shape[1], data.shape[0]), data.tobytes())
-
-
 def trajectory_gif(traj: Trajectory, interval_s: float = 0.8, hold_last_s: float = 2.0, width: int = 1280) -> bytes:
-    """An animated, looping GIF of steps 0 .. T (exactly T + 1 frames): each shown interval_s, the last hold_last_s.
+    """An animated, looping GIF of steps 0 .. T (exactly T + 1 frames): each shown interval_s, the last
+    hold_last_s (written by render/gif, one frame at a time)."""
+    from dlm_core.render.gif import write_gif
 
-    Frames go through one fixed palette and are written one at a time (only the rectangle that changed, the
-    unchanged pixels transparent), so memory stays at a frame or two whatever T is, and no frame is ever merged
-    into its neighbour. GIF delays are in hundredths of a second: durations round down to 10 ms.
-    """
-    stage = _Stage(traj, width)
-    colours = _gif_palette()
-    flat = [v for rgb in colours for v in rgb]
-    quant = Image.new("P", (1, 1))
-    quant.putpalette(flat)
-    transparent = len(colours)  # the first index no pixel maps to
-    bits = max(1, transparent.bit_length())  # a colour table of 2**bits >= len(colours) + 1 entries
-    w, h = stage.layout.size
-    out = io.BytesIO()
-    out.write(b"GIF89a" + struct.pack("<HHBBB", w, h, 0x80 | ((bits - 1) << 4) | (bits - 1), 0, 0))
-    out.write(bytes(flat) + bytes(3 * (2**bits - len(colours))))
-    out.write(b"!\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00")  # loop forever
-    prev = None
-    for k in range(traj.n_steps + 1):
-        duration = round(1000 * (hold_last_s if k == traj.n_steps else interval_s))
-        cur = np.asarray(stage.frame(k).quantize(palette=quant, dither=Image.Dither.NONE))
-        params = {"duration": duration, "disposal": 1}
-        if prev is None:
-            offset, data = (0, 0), cur
-        else:
-            changed = cur != prev
-            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
-            if rows.size == 0:  # an identical frame: one transparent pixel still makes it a frame
-                offset, data = (0, 0), np.full((1, 1), transparent, dtype=np.uint8)
-            else:
-                y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-                data = np.where(changed[y0:y1, x0:x1], cur[y0:y1, x0:x1], transparent).astype(np.uint8)
-                offset = (int(x0), int(y0))
-            params["transparency"] = transparent
-        for chunk in GifImagePlugin.getdata(_p_image(data), offset=offset, **params):
-            out.write(chunk)
-        prev = cur
-    out.write(b";")
-    return out.getvalue()
+    return write_gif(_Stage(traj, width), interval_s, hold_last_s)

@@ -13,9 +13,13 @@ from dlm_core.trajectory import Trajectory
 PLAYER = ASSETS / "player"
 
 
+PLAYER_SCRIPTS = ("support.js", "player.js")  # one script, in this order (player.js ends with the export)
+
+
 def player_assets() -> tuple[str, str]:
     """(JavaScript, CSS) of the player."""
-    return (PLAYER / "player.js").read_text(encoding="utf-8"), (PLAYER / "player.css").read_text(encoding="utf-8")
+    js = "\n".join((PLAYER / name).read_text(encoding="utf-8") for name in PLAYER_SCRIPTS)
+    return js, (PLAYER / "player.css").read_text(encoding="utf-8")
 
 
 def _script_json(obj) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import json
 
 from dlm_core.render.cells import cell_states, display_tokens
-from dlm_core.render.palette import LEGEND_ORDER, STATES
+from dlm_core.render.palette import LEGEND_ORDER, MARKS, STATES
 from dlm_core.sampling.branching import describe
 from dlm_core.trajectory import Trajectory
 
@@ -55,6 +55,52 @@ def idle_steps_note(traj: Trajectory) -> str:
             "strategy) to see every step do something.")
 
 
+SPOKEN_MASK = "mask"  # how a screen reader hears a masked position
+NEWS = ("committed_now", "changed", "remasked")  # the states a step's text names position by position
+
+
+def spoken_unit(text: str) -> str:
+    """A unit as a screen reader should hear it: sub-word markers dropped, a blank piece named."""
+    t = text.replace("Ġ", " ").replace("▁", " ").replace("Ċ", " new line ").strip()
+    if len(t) > 2 and t[0] + t[-1] in ("[]", "<>"):  # [PAD], <eos>: the name, not its brackets
+        t = t[1:-1].strip("|")
+    return t[2:] if t.startswith("##") else t or "blank"
+
+
+def step_texts(tokens: list[list[int]], states: list[list[str]], words: dict[str, str], mask_id: int | None,
+               step_name: str = "step", rows: list[int] | None = None, labels: dict[str, str] | None = None,
+               vocab: list[str] | None = None) -> list[str]:
+    """The text alternative of every step: what a screen reader says when the step shown changes,
+    e.g. "Step 3 of 6: dog, mask, are, mask, friend, s. Committed at this step: position 2, dog."
+    `words`: each state's legend label; `rows`: the positions shown (default all); the units' text
+    from `labels` ({str(id): text}) or `vocab` (a list)."""
+    T = len(tokens) - 1
+    rows = list(range(len(tokens[0]))) if rows is None else list(rows)
+
+    def unit(tok: int) -> str:
+        if mask_id is not None and tok == mask_id:
+            return SPOKEN_MASK
+        return spoken_unit(labels[str(tok)] if labels is not None else str(vocab[tok]))
+
+    out = []
+    for k in range(T + 1):
+        text = f"{step_name[:1].upper()}{step_name[1:]} {k} of {T}: {', '.join(unit(tokens[k][i]) for i in rows)}."
+        noise = [i for i in rows if states[k][i] == "mask" and tokens[k][i] != mask_id]
+        if noise:  # noise that shows a unit (uniform, Gaussian): say which positions are still noise
+            label = words["mask"]
+            text += f" {label[:1].upper()}{label[1:]}: position{'s' if len(noise) > 1 else ''} " + \
+                ", ".join(str(i + 1) for i in noise) + "."
+        if k > 0:
+            for state in NEWS:
+                at = [i for i in rows if states[k][i] == state]
+                if at:
+                    label = words[state]
+                    text += f" {label[:1].upper()}{label[1:]}: " + "; ".join(
+                        f"position {i + 1}, {unit(tokens[k][i])}" for i in at) + "."
+        out.append(text)
+    return out
+
+
 def _commits(traj: Trajectory) -> list[int]:
     """How many positions each step committed or changed (0 for the start)."""
     return [0] + [len(r.committed) + len(r.changed) for r in traj.records]
@@ -64,16 +110,19 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
                present: bool = False, report: bool = True, rows: list[int] | None = None,
                words: dict[str, str] | None = None, step_name: str = "step",
                states: list[list[str]] | None = None, branches: list[Trajectory] | None = None,
-               picked: dict | None = None) -> dict:
+               picked: dict | None = None, autoplay: bool = False) -> dict:
     """The player's input. `rows`: the positions drawn in the grid (default: all; a real model's
     page passes the generated part). `start`: the step shown first (default: the last).
     `words`: legend labels that replace the reverse-process ones (state -> label), e.g. the
-    Forward page's; `step_name`: what the columns are called; `states`: each position's state after
+    Forward page's; `autoplay`: play once on opening (never for a reader who asked for reduced motion);
+    `step_name`: what the columns are called; `states`: each position's state after
     each step, when not the reverse process's (render/cells.cell_states). `branches`: runs that part
     from this one (branching.py), drawn as lanes under it, each from its parting step; `picked`:
     the cell the user picked last ({"lane", "pos"}), outlined."""
     states = cell_states(traj) if states is None else states
     tokens = [display_tokens(traj, k) for k in range(traj.n_steps + 1)]
+    labels_of = {k: (words or {}).get(k, STATES[k][2]) for k in STATE_KEYS}
+    shown = list(range(traj.length)) if rows is None else list(rows)
     lanes = []
     for j, b in enumerate(branches or [], start=1):
         lanes.append({"label": f"Branch {j} · {describe(b)}", "from": int(b.branch["from_step"]),
@@ -87,6 +136,8 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         vocab = {k: v for b in [*(branches or []), traj] for k, v in b.vocab.items()}
     texts = {str(i): vocab[str(i)] if real else vocab[i] for i in used}
     labels = dict(texts)  # the raw token, for row labels and hovers
+    for lane, b in zip(lanes, branches or []):
+        lane["alt"] = step_texts(lane["tokens"], cell_states(b), labels_of, b.mask_id, step_name, shown, labels=labels)
     if real:  # running text: each token's piece as it reads, [MASK] as a box
         pieces = running_text_pieces([texts[str(i)] for i in used])
         texts = {str(i): (MASK_GLYPH if i == traj.mask_id else p) for i, p in zip(used, pieces, strict=True)}
@@ -106,8 +157,10 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "labels": labels,  # the raw token, for row labels and hovers
         "tokens": tokens,
         "states": ["".join(str(STATE_KEYS.index(s)) for s in row) for row in states],
-        "state_list": [{"key": k, "fill": STATES[k][0], "fg": STATES[k][1], "label": (words or {}).get(k, STATES[k][2])}
+        "state_list": [{"key": k, "fill": STATES[k][0], "fg": STATES[k][1], "label": labels_of[k],
+                        "mark": MARKS[k][0], "glyph": MARKS[k][1], "ink": MARKS[k][2], "mark_words": MARKS[k][3]}
                        for k in STATE_KEYS],
+        "alt": step_texts(tokens, states, labels_of, traj.mask_id, step_name, shown, labels=labels),
         "step_name": step_name,
         "legend": [STATE_KEYS.index(s) for s in LEGEND_ORDER if s in seen],
         "fixed": list(traj.fixed),
@@ -123,6 +176,17 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "interval": float(interval_s),
         "present": bool(present),
         "report": bool(report),
+        "autoplay": bool(autoplay),
     }
     data["id"] = hashlib.sha1(json.dumps([data["tokens"], data["states"], title, lanes]).encode()).hexdigest()[:16]
+    return data
+
+
+def waiting_stage_data(length: int, mask_id: int, title: str, note: str, present: bool = True) -> dict:
+    """The stage before anything was generated: `length` masks at step 0 of 0 and a note saying what to do
+    (the Real page's presenter mode, from its link, before the first generation)."""
+    traj = Trajectory(variant="real", vocab={str(mask_id): "[MASK]"}, mask_id=mask_id, initial=[mask_id] * length,
+                      settings={"gen_length": length})
+    data = stage_data(traj, title=title, present=present, report=False)
+    data["note"] = note
     return data

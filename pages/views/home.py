@@ -58,7 +58,8 @@ with cols[2]:
     )
 
 st.header("Colours")
-st.markdown("The same colours mean the same thing on every page:")
+st.markdown("The same colours and marks mean the same thing on every page (the marks tell the states apart "
+            "without colour):")
 show_html(chips.legend_html())
 st.caption("Confidence and probability always use one sequential scale (viridis).")
 

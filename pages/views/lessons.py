@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
+from dlm_core.classroom.handout import handout_html
 from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
 from dlm_core.classroom.questions import QUESTIONS, SEED
 from dlm_core.render.stage import stage_data
@@ -51,6 +52,11 @@ with st.sidebar:
     page.widget("lesson", choices=list(range(1, len(LESSONS) + 1)), format_func=lambda i: titles[i - 1],
                 label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
     page.bind("present")
+    st.download_button(  # made when pressed: the lesson's text, its figures as pictures, the questions unanswered
+        "Handout to print or save as PDF", lambda: handout_html(s.lesson, {v: shipped_model(v) for v in VARIANTS},
+                                                                exact_validities, strategy_metrics),
+        file_name=f"lesson-{s.lesson}-handout.html", mime="text/html", icon=":material/print:", key="lesson_handout",
+        on_click="ignore", help="One page to open in a browser and print: no answers in it.")
 lesson = LESSONS[s.lesson - 1]
 page.bind("step", hi=len(lesson.steps))
 s.step = min(max(int(s.step), 1), len(lesson.steps))
@@ -91,8 +97,8 @@ if view.kind in ("autoregressive", "reverse", "forward"):
     data = stage_data(traj, title=title, start=start, present=bool(s.present), report=False, words=words,
                       step_name=name, states=states)
     stage(data, key=f"lesson-{s.lesson}-{s.step}")
-    st.caption("What to notice: the colours say what each step did — grey still noise, orange changed at this "
-               "step, blue kept. Press play, or scrub.")
+    st.caption("What to notice: the colours and marks say what each step did — grey with a dashed outline still "
+               "noise, orange with a dot changed at this step, blue kept. Press play, or scrub.")
 elif view.kind == "validity":
     v = exact_validities()
     st.bar_chart({"exact valid mass": {str(T): p for T, p in v.items()}}, x_label="steps T", y_label="valid")

@@ -10,7 +10,7 @@ import streamlit as st
 from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
-from dlm_core.render.stage import stage_data
+from dlm_core.render.stage import stage_data, waiting_stage_data
 from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
 from dlm_core.variants import hf_adapter
@@ -172,7 +172,7 @@ def branch_real(lm, run, k: int, edits, seed: int):
 def masked_text(text: str) -> Markup:
     """The generated text so far, escaped, each mask as a grey box, in one block of running text."""
     boxes = join([html_of("{piece}", piece=piece) for piece in text.split(MASK_GLYPH)],
-                 sep="<span style='color:#999'>▢</span>")
+                 sep="<span style='color:#595959'>▢</span>")
     return html_of("<div style='font-size:1.2rem;line-height:1.6'>{text}</div>", text=boxes)
 
 
@@ -240,6 +240,10 @@ if traj is None:
     view.finish(notice_box)
     st.info("Choose a prompt and press **Generate**: the generation animates as the steps arrive, "
             "then the stage replays it.")
+    if view.present:  # presenter mode from the link: the stage waits, large, for the first generation
+        stage(waiting_stage_data(int(view.gen_length), lm.mask_id, f"{lm.name}: nothing generated yet",
+                                 "Press Esc (or F) to leave presenter mode, then Generate: the generation replays "
+                                 "here, large."), key="real_waiting")
     st.stop()
 
 gen_end = traj.gen_start + traj.settings["gen_length"]
