@@ -63,6 +63,11 @@ class LocalPostgres:
         if (self.data / "PG_VERSION").exists():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:  # the server runs as `postgres`: it must be able to reach its folder
+            blocked = [p for p in self.folder.parents if not os.stat(p).st_mode & 0o001]
+            if blocked:
+                raise RuntimeError(f"the user postgres cannot enter {blocked[0]} (chmod o+x it, or choose "
+                                   "another folder)")
         self.data.mkdir(mode=0o700, exist_ok=True)
         self._chown(self.folder, self.data)
         args = [str(bindir() / "initdb"), "-D", str(self.data), "-U", DB_USER, "-E", "UTF8", "--no-instructions",

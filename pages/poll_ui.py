@@ -155,7 +155,7 @@ def teacher_panel(question_id: str, prompt: str, choices, answer_index: int | No
         return None
 
     room = s.room(code)
-    left, right = st.columns([5, 6], gap="large")
+    left, right = st.columns([6, 5], gap="large")
     with left:
         show_html(poll_view.room_block(code, join_link(code)))
         st.caption("Keep this page's own address to yourself: it holds your teacher key. Share the link above.")

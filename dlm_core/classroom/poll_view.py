@@ -11,12 +11,12 @@ from dlm_core.render.safe_html import Markup, html_of, join
 QR_BORDER = 4  # modules of white around the code: the quiet zone a reader needs
 
 CSS = Markup("""<style>
-.poll-room {display: flex; align-items: center; gap: 1.6rem; flex-wrap: wrap;}
+.poll-room {display: flex; align-items: center; gap: 1.4rem; flex-wrap: wrap;}
 .poll-code-label {font-size: max(28px, 1.6vw); opacity: .85; margin-top: .4rem;}
-.poll-code {font: 700 clamp(2.4rem, 4.6vw, 5.5rem)/1.1 ui-monospace, SFMono-Regular, Menlo, monospace;
+.poll-code {font: 700 clamp(2.4rem, 4vw, 5rem)/1.1 ui-monospace, SFMono-Regular, Menlo, monospace;
             letter-spacing: .08em; margin: .1rem 0 .4rem 0; white-space: nowrap;}
 .poll-code span + span {margin-left: .3em;}
-.poll-qr svg {width: clamp(150px, 12vw, 260px); height: auto; display: block;}
+.poll-qr svg {width: clamp(140px, 11vw, 240px); height: auto; display: block;}
 .poll-link-label {font-size: max(28px, 1.5vw); margin-top: .6rem;}
 .poll-link {font: 600 max(28px, 1.6vw)/1.25 ui-monospace, SFMono-Regular, Menlo, monospace;
             overflow-wrap: anywhere; margin-bottom: .6rem;}
