@@ -75,7 +75,7 @@ class Department:
     def __init__(self, folder: str | os.PathLike, port: int, replicas: int = 3, *, max_sessions: int = 0,
                  workers: int | None = None, bind: str = "127.0.0.1", durable: bool = True,
                  pg_port: int | None = None, replica_ports: list[int] | None = None,
-                 stats_port: int | None = None, extra_args: tuple[str, ...] = ()):
+                 stats_port: int | None = None, extra_args: tuple[str, ...] = (), taskset: str | None = None):
         self.folder = Path(folder).resolve()
         self.logs = self.folder / "logs"
         self.port, self.bind = port, bind
@@ -83,6 +83,7 @@ class Department:
         ports = replica_ports or [port + 1 + i for i in range(replicas)]
         self.replicas = [Replica(f"r{i + 1}", p) for i, p in enumerate(ports)]
         self.max_sessions, self.workers, self.extra_args = max_sessions, workers, extra_args
+        self.taskset = taskset  # CPUs the replicas are pinned to (taskset -c), for measuring one core
         self.pg = LocalPostgres(self.folder / "postgres", pg_port or port - 1, durable=durable, password=True,
                                 log=self.logs / "postgres.log")
         self.haproxy: subprocess.Popen | None = None
@@ -133,8 +134,9 @@ class Department:
 
     def start_replica(self, r: Replica, wait: bool = True, timeout: float = 240) -> None:
         log = open(self.logs / f"replica-{r.name}.log", "a")  # noqa: SIM115 - the process keeps it
+        pin = ["taskset", "-c", self.taskset] if self.taskset else []
         r.proc = subprocess.Popen(
-            [sys.executable, "scripts/serve.py", "--server.port", str(r.port), "--server.address", "127.0.0.1",
+            [*pin, sys.executable, "scripts/serve.py", "--server.port", str(r.port), "--server.address", "127.0.0.1",
              "--server.headless", "true", "--browser.gatherUsageStats", "false", *self.extra_args],
             cwd=ROOT, env=self._env(r), stdout=log, stderr=subprocess.STDOUT)
         if wait:

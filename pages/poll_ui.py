@@ -14,6 +14,7 @@ storing is in dlm_core.poll; every text drawn here is escaped."""
 from __future__ import annotations
 
 import functools
+import threading
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import streamlit as st
@@ -46,6 +47,7 @@ export default function (component) {
 """
 
 _COMPONENTS: dict = {}
+_COMPONENTS_LOCK = threading.Lock()
 
 
 def unavailable(e: Exception) -> None:
@@ -236,14 +238,15 @@ def _room_record(code: str, key: str) -> None:
 
 def _voter() -> str | None:
     """This browser's voter token (None until the browser has handed it over, a moment after loading)."""
-    if "renderer" not in _COMPONENTS:
-        _COMPONENTS["renderer"] = st.components.v2.component("dlm_poll_voter", js=_VOTER_JS)
+    with _COMPONENTS_LOCK:  # registered once per server, whichever session comes first
+        if "renderer" not in _COMPONENTS:
+            _COMPONENTS["renderer"] = st.components.v2.component("dlm_poll_voter", js=_VOTER_JS)
     known = st.session_state.get("_poll_voter")
     result = _COMPONENTS["renderer"](key="poll_voter_component", data={"known": known}, default={"voter": None},
                                      on_voter_change=lambda: None, height="content")
     v = result.get("voter") if hasattr(result, "get") else getattr(result, "voter", None)
-    if v is None:
-        return None
+    if v is None:  # not handed over (yet) in this visit of the page: the one this session already has, if any
+        return known
     if not poll.VOTER_RE.fullmatch(v or ""):  # storage blocked: one voter per session
         v = st.session_state.get("_poll_session_voter") or poll.new_voter()
         st.session_state["_poll_session_voter"] = v
