@@ -93,6 +93,11 @@ class Student(Session):
             self.closed.set()
             self.finished.set()  # wake an action waiting for its run to end
 
+    def expect(self, what: str, ok: bool) -> None:
+        if not ok:
+            self.stats.errors.append(f"student {self.index} on /{self.page} (replicas {self.replicas}): expected "
+                                     f"{what}; the page says: {self.texts()[-240:]!r}")
+
     def voter_state(self):
         import json
 
@@ -110,11 +115,13 @@ class Student(Session):
             t0 = time.perf_counter()
             try:
                 await self.run(None, **kw)
-            except Exception:  # noqa: BLE001 - closed while sending
-                pass
-            if not self.closed.is_set():
+                ok = not self.closed.is_set()
+            except Exception:  # noqa: BLE001 - closed while sending (before the reader noticed it)
+                ok = False
+            if ok:
                 self.stats.add(action, time.perf_counter() - t0)
                 return
+            self.closed.set()
         self.stats.errors.append(f"student {self.index}: {action} failed three times")
 
     async def recover(self) -> None:
@@ -145,8 +152,9 @@ class Student(Session):
                 await self.act("poll refresh (every 3 s)", fragment=fragment)
 
 
-async def student_script(s: Student, rng: random.Random, code: str, think, answered: dict, progress) -> None:
-    await asyncio.sleep(rng.uniform(0, 20))  # a class does not arrive in the same second
+async def student_script(s: Student, rng: random.Random, code: str, think, answered: dict, progress,
+                         arrive_s: float = 20) -> None:
+    await asyncio.sleep(rng.uniform(0, arrive_s))  # a class does not arrive in the same second
     await s.connect()
     await s.act("open the join link", page="poll", query=f"room={code}")
     await s.act("join (voter token handed over)", states=s.voter_state())
@@ -195,7 +203,7 @@ async def teacher_script(t: Student, code: str, host: str, stop: asyncio.Event) 
 
 
 async def run_class(base: str, n: int, think, code: str, host: str, kill=None, seed: int = 0,
-                    timeout: float = 900) -> dict:
+                    timeout: float = 900, arrive_s: float = 20) -> dict:
     """n students and a teacher through `base`; `kill(students)` is called once at the kill point."""
     stats = Stats()
     rng = random.Random(seed)
@@ -213,7 +221,8 @@ async def run_class(base: str, n: int, think, code: str, host: str, kill=None, s
     watching = asyncio.create_task(teacher_script(teacher, code, host, stop))
     t0 = time.monotonic()
     results = await asyncio.wait_for(asyncio.gather(
-        *[student_script(s, random.Random(rng.random()), code, think, answered, progress) for s in students],
+        *[student_script(s, random.Random(rng.random()), code, think, answered, progress, arrive_s)
+          for s in students],
         return_exceptions=True), timeout)
     for i, r in enumerate(results):
         if isinstance(r, BaseException):
@@ -289,7 +298,8 @@ def department_run(a) -> int:
             return {"victim": victim, "students": {s.index for s in students if s.replicas[-1:] == [victim]}}
 
         r = asyncio.run(run_class(dept.url, a.students, tuple(a.think), code, host,
-                                  kill=(a.kill_at, kill) if a.kill_at > 0 else None, timeout=a.timeout))
+                                  kill=(a.kill_at, kill) if a.kill_at > 0 else None, timeout=a.timeout,
+                                  arrive_s=a.arrive))
         stored = db_tally(dept.pg.url, code)
         taken_out = dept.states()
     return report_department(a, r, stored, taken_out)
@@ -366,6 +376,7 @@ def main() -> None:
     ap.add_argument("--think", type=float, nargs=2, default=[2.0, 6.0])
     ap.add_argument("--kill-at", type=float, default=0.4, help="kill a replica once this share has answered (0: no)")
     ap.add_argument("--single", default="", help="counts of students for one replica on one core, e.g. 15,30,45")
+    ap.add_argument("--arrive", type=float, default=20, help="students arrive over this many seconds")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args()
     if not 1 <= a.students <= MAX_STUDENTS:

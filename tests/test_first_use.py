@@ -10,6 +10,7 @@ the server is full, and gets in once a tab has closed."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,13 @@ from serving import free_port, serve, stop  # noqa: E402
 PAGES = ["", "lessons", "forward", "reverse", "infill", "compare", "order", "train", "real", "poll"]
 N_SESSIONS = 20
 FULL = "This server is full"
+
+
+def run_in_thread(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API (the browser fixture) keeps an event loop
+    running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 PRELOAD = {"DLM_PRELOAD": __import__("os").environ.get("DLM_TEST_PRELOAD", "1")}  # 0: to see the race it prevents
 
 CHECK_PRELOAD = r"""
@@ -98,7 +106,7 @@ def test_twenty_sessions_open_every_page_at_the_same_instant(fresh_server):
         await asyncio.wait_for(asyncio.gather(*tasks), 600)
         return done
 
-    done = asyncio.run(main())
+    done = run_in_thread(main())
     assert sorted(done) == list(range(N_SESSIONS))
     assert not stats.errors, stats.errors[:10]
     assert {a: len(v) for a, v in stats.times.items()} == {f"open /{p}": N_SESSIONS for p in PAGES}
@@ -134,5 +142,5 @@ def test_past_the_cap_a_tab_is_told_the_server_is_full(fresh_server):
         for s in [*tabs[1:], late]:
             await s.close()
 
-    asyncio.run(main())
+    run_in_thread(main())
     assert [e for e in stats.errors if FULL not in e] == []
