@@ -11,6 +11,10 @@ from dlm_core.render.theme import app_css, favicon_png
 st.set_page_config(page_title="Diffusion LM visualiser", page_icon=favicon_png(), layout="wide")
 st.html(app_css())
 
+from pages.capacity import admit_or_stop  # noqa: E402
+
+admit_or_stop()  # DLM_MAX_SESSIONS: past it, a new tab is told plainly that this server is full
+
 PAGES = [
     st.Page("pages/views/home.py", title="Home", icon=":material/home:", default=True, url_path="welcome"),
     st.Page("pages/views/lessons.py", title="Lessons", icon=":material/school:", url_path="lessons"),

@@ -13,14 +13,14 @@ storing is in dlm_core.poll; every text drawn here is escaped."""
 
 from __future__ import annotations
 
-import sqlite3
+import functools
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import streamlit as st
 
-from dlm_core.classroom import poll
-from dlm_core.render.safe_html import Markup, html_of, join
+from dlm_core.classroom import poll, poll_view
 from pages import PageState, md_escape, setting, show_html
 
 ROOM, HOST = "room", "host"  # the URL keys (and session_state keys)
@@ -47,22 +47,35 @@ export default function (component) {
 }
 """
 
-_CSS = """<style>
-.poll-code {font: 700 clamp(2.4rem, 4.6vw, 5.5rem)/1.1 ui-monospace, SFMono-Regular, Menlo, monospace;
-            letter-spacing: .08em; margin: .1rem 0 .4rem 0; white-space: nowrap;}
-.poll-code span + span {margin-left: .3em;}
-.poll-code-label {font-size: 1.05rem; opacity: .75; margin-top: .4rem;}
-</style>"""
 _COMPONENTS: dict = {}
+_COMPONENTS_LOCK = threading.Lock()
 
 
-def store() -> poll.PollStore:
-    """The app's poll store; where it cannot be opened, the page says why and stops."""
+def unavailable(e: Exception) -> None:
+    """The one sentence a teacher or student gets when the poll's database cannot be used."""
+    st.error(f"The class poll is not available: {md_escape(e)}", icon=":material/error:")
+
+
+def store() -> poll.PollStore | None:
+    """The app's poll store; where it cannot be opened, the page says why (one sentence) and gets None:
+    the rest of the page, and of the app, goes on."""
     try:
         return poll.default_store()
-    except (RuntimeError, OSError, sqlite3.Error) as e:
-        st.error(f"The class poll is not available: {md_escape(e)}", icon=":material/error:")
-        st.stop()
+    except poll.PollUnavailable as e:
+        unavailable(e)
+        return None
+
+
+def _says_unavailable(draw):
+    """A panel or live view that says, in one sentence, that the database failed (instead of a traceback)."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        try:
+            return draw(*args, **kwargs)
+        except poll.PollUnavailable as e:
+            unavailable(e)
+            return None
+    return wrapper
 
 
 # ------------------------------------------------------------------------- the URL
@@ -113,20 +126,9 @@ def join_link(code: str) -> str:
 # ------------------------------------------------------------------------ drawing
 
 
-def _code_block(code: str) -> None:
-    half = len(code) // 2  # shown in two groups, easier to read off a projector (typed with or without the gap)
-    groups = join([html_of("<span>{g}</span>", g=g) for g in (code[:half], code[half:]) if g])
-    show_html(html_of('{css}<div class="poll-code-label">Room code</div><div class="poll-code" '
-                      'data-testid="poll-code" aria-label="{code}">{groups}</div>', css=Markup(_CSS), code=code,
-                      groups=groups))
-
-
-def _tally_bars(tally: dict[str, int], answer_index: int | None, mine: str | None = None) -> None:
-    total = sum(tally.values())
-    for i, (choice, n) in enumerate(tally.items()):
-        marks = (" · **the answer**" if i == answer_index else "") + (" · yours" if choice == mine else "")
-        pct = 100 * n / total if total else 0
-        st.progress(n / total if total else 0.0, text=f"**{md_escape(choice)}**: {n} ({pct:.0f} %){marks}")
+def _tally_bars(tally: dict[str, int], answer_index: int | None, mine: str | None = None, *,
+                big: bool = False) -> None:
+    show_html(poll_view.tally_bars(tally, answer_index, mine, big=big))
 
 
 def _revealed(room: poll.Room) -> None:
@@ -139,13 +141,17 @@ def _revealed(room: poll.Room) -> None:
 # ------------------------------------------------------------------------- teacher
 
 
+@_says_unavailable
 def teacher_panel(question_id: str, prompt: str, choices, answer_index: int | None = None, why: str = "",
                   *, hours: float = 4, key: str = "poll") -> str | None:
     """The teacher's side for one question: "Open a room" (or, in a room on another question, "Ask this
-    question"), then the room code, the join link, the live tally and "Reveal the answer".
-    Returns the room code (None: no room yet). The answer and `why` reach students only on reveal.
-    `key` prefixes the widget keys (two panels on one page need two keys)."""
+    question"), then the room code with the QR code of the join link, the link, the live tally and "Reveal
+    the answer", large enough for a projector; below, every question asked in the room and a CSV of the
+    tallies. Returns the room code (None: no room yet, or no database: it says so). The answer and `why`
+    reach students only on reveal. `key` prefixes the widget keys (two panels on one page need two keys)."""
     s = store()
+    if s is None:
+        return None
     code, host = room_from_url()
     is_host = bool(code and host) and s.is_host(code, host)
     if not is_host:
@@ -162,11 +168,9 @@ def teacher_panel(question_id: str, prompt: str, choices, answer_index: int | No
         return None
 
     room = s.room(code)
-    left, right = st.columns(2, gap="large")
+    left, right = st.columns([6, 5], gap="large")
     with left:
-        _code_block(code)
-        st.markdown("Students join at")
-        st.code(join_link(code), language=None)
+        show_html(poll_view.room_block(code, join_link(code)))
         st.caption("Keep this page's own address to yourself: it holds your teacher key. Share the link above.")
         if st.button("Close and open another room", key=f"{key}_leave", icon=":material/logout:"):
             leave_room()
@@ -179,12 +183,13 @@ def teacher_panel(question_id: str, prompt: str, choices, answer_index: int | No
                 s.set_question(code, question_id, prompt, list(choices), answer_index=answer_index, why=why)
                 st.rerun()
         _teacher_live(code, key)
+    _room_record(code, key)
     return code
 
 
 def _live_room(code: str, gone: str):
     """(store, room), or (store, None) after saying the room is `gone`."""
-    s = store()
+    s = poll.default_store()  # PollUnavailable: said by the caller's _says_unavailable
     room = s.room(code)
     if room is None:
         st.error(f"Room {md_escape(code)} has {gone}.", icon=":material/timer_off:")
@@ -192,17 +197,18 @@ def _live_room(code: str, gone: str):
 
 
 @st.fragment(run_every=TALLY_EVERY_S)
+@_says_unavailable
 def _teacher_live(code: str, key: str) -> None:
     s, room = _live_room(code, "expired")
     if room is None:
         return
-    st.markdown(f"#### {md_escape(room.prompt)}")
+    show_html(poll_view.prompt_block(room.prompt))
     tally = s.tally(code, room.question_id)
     total = sum(tally.values())
     st.metric("Answers", total)
     show = room.revealed or st.toggle("Show the split before revealing", value=True, key=f"{key}_show_split")
     if show:
-        _tally_bars(tally, room.answer_index)
+        _tally_bars(tally, room.answer_index, big=True)
     if room.revealed:
         _revealed(room)
     else:  # a callback: it runs before the (fragment) rerun that then draws the revealed answer
@@ -213,11 +219,29 @@ def _teacher_live(code: str, key: str) -> None:
 
 
 def _try(action, *args) -> None:
-    """Run a store operation from a button's callback; a refusal is shown on the next run."""
+    """Run a store operation from a button's callback; a refusal (or a database that failed) is shown on
+    the next run."""
     try:
         action(*args)
-    except poll.PollError as e:
+    except (poll.PollError, poll.PollUnavailable) as e:
         st.session_state["_poll_error"] = str(e)
+
+
+@st.fragment
+@_says_unavailable
+def _room_record(code: str, key: str) -> None:
+    """Every question asked in the room so far with its tally, and the tallies as CSV (counts only)."""
+    if not st.toggle("Show every question asked in this room", key=f"{key}_record"):
+        return
+    history = poll.default_store().history(code)
+    if not history:
+        return
+    for n, q in enumerate(history, 1):
+        st.markdown(f"**{n}. {md_escape(q.prompt)}**" + ("" if q.revealed else " (not revealed)"))
+        _tally_bars(q.tally, q.answer_index)
+    st.download_button("Download the tallies (CSV)", poll.tallies_csv(history), file_name=f"poll-{code}.csv",
+                       mime="text/csv", icon=":material/download:", key=f"{key}_csv")
+    st.caption("Counts only: nothing about who answered what.")
 
 
 # ------------------------------------------------------------------------- student
@@ -225,14 +249,15 @@ def _try(action, *args) -> None:
 
 def _voter() -> str | None:
     """This browser's voter token (None until the browser has handed it over, a moment after loading)."""
-    if "renderer" not in _COMPONENTS:
-        _COMPONENTS["renderer"] = st.components.v2.component("dlm_poll_voter", js=_VOTER_JS)
+    with _COMPONENTS_LOCK:  # registered once per server, whichever session comes first
+        if "renderer" not in _COMPONENTS:
+            _COMPONENTS["renderer"] = st.components.v2.component("dlm_poll_voter", js=_VOTER_JS)
     known = st.session_state.get("_poll_voter")
     result = _COMPONENTS["renderer"](key="poll_voter_component", data={"known": known}, default={"voter": None},
                                      on_voter_change=lambda: None, height="content")
     v = result.get("voter") if hasattr(result, "get") else getattr(result, "voter", None)
-    if v is None:
-        return None
+    if v is None:  # not handed over (yet) in this visit of the page: the one this session already has, if any
+        return known
     if not poll.VOTER_RE.fullmatch(v or ""):  # storage blocked: one voter per session
         v = st.session_state.get("_poll_session_voter") or poll.new_voter()
         st.session_state["_poll_session_voter"] = v
@@ -253,10 +278,14 @@ def join_form() -> None:
                 st.rerun()
 
 
+@_says_unavailable
 def student_panel(code: str) -> None:
     """The room's current question for a student: pick an answer, send it, change it until the teacher
     reveals; then the answer, why, and how the class answered. An unknown or expired code says so."""
-    if store().room(code) is None:
+    s = store()
+    if s is None:
+        return
+    if s.room(code) is None:
         st.error(f"There is no open room with the code **{md_escape(code)}**. Check it with your teacher "
                  f"(codes are {poll.CODE_LENGTH} letters and digits); a room closes a few hours after it was "
                  "opened.", icon=":material/error:")
@@ -272,6 +301,7 @@ def student_panel(code: str) -> None:
 
 
 @st.fragment(run_every=STUDENT_EVERY_S)
+@_says_unavailable
 def _student_live(code: str, voter: str) -> None:
     s, room = _live_room(code, "closed")
     if room is None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the repo root and install the pinned requirements (idempotent).
-# Usage: scripts/setup.sh [--dev]   (--dev adds the test tools and Debian's chromium)
+# Usage: scripts/setup.sh [--dev]   (--dev adds the test tools and, from Debian: chromium for the browser
+# tests, postgresql for the poll's tests on a server database, haproxy for the department's; each only if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,8 +19,14 @@ if [[ ! -f $stamp ]]; then
   fi
   touch "$stamp"
 fi
-if [[ ${1:-} == --dev ]] && ! command -v chromium >/dev/null 2>&1; then
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
-  $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium >/dev/null
+if [[ ${1:-} == --dev ]]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+  if (( ${#missing[@]} )); then
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+    $SUDO apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
 fi

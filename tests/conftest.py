@@ -35,6 +35,30 @@ def run_cli(*args, check=True, timeout=600):
     return p
 
 
+# ------------------------------------------------------------------- PostgreSQL (the poll's server database)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL server of the tests' own, from Debian's packages (deploy/pg_local.py): a throwaway cluster
+    in a temporary folder on a free port of 127.0.0.1, for the session; its URL."""
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "deploy"))
+    from browser_util import free_port
+    from pg_local import LocalPostgres
+
+    folder = tempfile.mkdtemp(prefix="dlm-test-pg-")
+    server = LocalPostgres(folder, free_port(), durable=False, password=True)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # ------------------------------------------------------------------- browser tests
 
 

@@ -1,22 +1,64 @@
-"""The class poll's store (dlm_core.poll) and its page without a browser (AppTest)."""
+"""The class poll's store (dlm_core.classroom.poll), every test on SQLite and on a real PostgreSQL server
+(the `pg_url` fixture of conftest.py: a throwaway cluster from Debian's packages on a free port of 127.0.0.1,
+emptied before each test)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import re
-import sqlite3
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+import sqlalchemy as sa
 
-from dlm_core.classroom import poll
-from dlm_core.classroom.poll import PollError, PollStore, QuestionClosed, RoomNotFound, SQLitePollStore
+from dlm_core.classroom import poll, poll_rules, poll_schema
+from dlm_core.classroom.poll import PollError, PollStore, QuestionClosed, RoomNotFound, SQLPollStore
 
 ROOT = Path(__file__).resolve().parent.parent
 CHOICES = ["masked", "uniform", "gaussian"]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def empty_postgres(url: str) -> None:
+    engine = sa.create_engine(poll_schema.normalise_url(url))
+    with engine.begin() as db:
+        db.exec_driver_sql("DROP SCHEMA public CASCADE")
+        db.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A fresh, empty poll database: a SQLite file, or the PostgreSQL server emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'poll.sqlite3'}"
+    url = request.getfixturevalue("pg_url")
+    empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def make_store(db_url):
+    made = []
+
+    def make(**kw) -> SQLPollStore:
+        made.append(SQLPollStore(db_url, **kw))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def store(make_store) -> SQLPollStore:
+    return make_store()
+
+
+def scalar(store, sql: str, **params):
+    with store.engine.connect() as db:
+        return db.execute(sa.text(sql), params).scalar()
 
 
 class Clock:
@@ -27,16 +69,11 @@ class Clock:
         return self.t
 
 
-@pytest.fixture
-def store(tmp_path) -> SQLitePollStore:
-    return SQLitePollStore(tmp_path / "poll.sqlite3")
-
-
 def voter(i: int) -> str:
     return f"voter-{i:04d}-abcdef"
 
 
-def test_the_sqlite_store_is_a_poll_store(store):
+def test_the_store_is_a_poll_store(store):
     assert isinstance(store, PollStore)
 
 
@@ -124,8 +161,8 @@ def test_only_the_key_the_room_was_opened_with_is_the_host(store):
     assert not store.is_host(code, key[:-1] + ("a" if key[-1] != "a" else "b"))
     assert not store.is_host(code, "") and not store.is_host("ZZZZZZZZ", key)
     assert not store.is_host(store.open_room("q1", "Which?", CHOICES), key)  # a room without a key
-    with sqlite3.connect(store.path) as db:  # only its hash is stored
-        assert key not in str(db.execute("SELECT * FROM rooms").fetchall())
+    with store.engine.connect() as db:  # only its hash is stored
+        assert key not in str(db.execute(sa.text("SELECT * FROM rooms")).all())
 
 
 def test_malformed_input_is_refused(store):
@@ -147,9 +184,8 @@ def test_malformed_input_is_refused(store):
     assert store.tally(code, "q1") == {"masked": 0, "uniform": 0, "gaussian": 0}
 
 
-def test_a_question_takes_at_most_max_voters(tmp_path, monkeypatch):
-    monkeypatch.setattr(poll, "MAX_VOTERS", 5)
-    store = SQLitePollStore(tmp_path / "p.sqlite3")
+def test_a_question_takes_at_most_max_voters(store, monkeypatch):
+    monkeypatch.setattr(poll_rules, "MAX_VOTERS", 5)
     code = store.open_room("q1", "Which?", CHOICES)
     for i in range(5):
         store.answer(code, "q1", voter(i), "masked")
@@ -159,9 +195,9 @@ def test_a_question_takes_at_most_max_voters(tmp_path, monkeypatch):
     assert store.tally(code, "q1") == {"masked": 4, "uniform": 1, "gaussian": 0}
 
 
-def test_rooms_expire_and_are_purged_with_their_answers(tmp_path):
+def test_rooms_expire_and_are_purged_with_their_answers(make_store):
     clock = Clock()
-    store = SQLitePollStore(tmp_path / "p.sqlite3", clock=clock)
+    store = make_store(clock=clock)
     short = store.open_room("q1", "Which?", CHOICES, hours=1)
     long = store.open_room("q1", "Which?", CHOICES, hours=4)
     store.answer(short, "q1", voter(1), "masked")
@@ -176,15 +212,14 @@ def test_rooms_expire_and_are_purged_with_their_answers(tmp_path):
         with pytest.raises(RoomNotFound):
             call()
     assert store.purge_expired() == 1
-    with sqlite3.connect(store.path) as db:  # gone from the file, answers included
-        assert db.execute("SELECT COUNT(*) FROM rooms").fetchone()[0] == 1
-        assert db.execute("SELECT COUNT(*) FROM answers WHERE code = ?", (short,)).fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM questions WHERE code = ?", (short,)).fetchone()[0] == 0
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 1
+    # gone from the database, answers included
+    assert scalar(store, "SELECT COUNT(*) FROM rooms") == 1
+    assert scalar(store, "SELECT COUNT(*) FROM answers WHERE code = :c", c=short) == 0
+    assert scalar(store, "SELECT COUNT(*) FROM questions WHERE code = :c", c=short) == 0
+    assert scalar(store, "SELECT COUNT(*) FROM answers") == 1
     clock.t += 3 * 3600
     store.open_room("q9", "Another?", CHOICES)  # opening a room purges the expired ones
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 0
+    assert scalar(store, "SELECT COUNT(*) FROM answers") == 0
 
 
 def test_thirty_threads_answering_at_once_lose_nothing(store):
@@ -215,116 +250,93 @@ def test_thirty_threads_answering_at_once_lose_nothing(store):
     assert store.tally(code, "q1") == expected and sum(expected.values()) == n
 
 
-def _process_answers(path: str, code: str, first: int, n: int, start) -> None:
-    store = SQLitePollStore(path)
+def _process_answers(url: str, code: str, first: int, n: int, start) -> None:
+    store = SQLPollStore(url)
     start.wait(timeout=60)
     for i in range(first, first + n):
         store.answer(code, "q1", voter(i), CHOICES[i % 3])
 
 
-def test_several_processes_writing_one_file_lose_nothing(tmp_path):
-    """As with several server processes on one machine: each opens the file on its own."""
-    path = tmp_path / "p.sqlite3"
-    code = SQLitePollStore(path).open_room("q1", "Which?", CHOICES)
+def test_several_processes_writing_one_database_lose_nothing(store, db_url):
+    """As with several server processes (replicas): each opens the database on its own."""
+    code = store.open_room("q1", "Which?", CHOICES)
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    procs = [ctx.Process(target=_process_answers, args=(str(path), code, 40 * k, 40, start)) for k in range(4)]
+    procs = [ctx.Process(target=_process_answers, args=(db_url, code, 40 * k, 40, start)) for k in range(4)]
     for p in procs:
         p.start()
     start.set()
     for p in procs:
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0] * 4
-    assert sum(SQLitePollStore(path).tally(code, "q1").values()) == 160
+    assert store.tally(code, "q1") == {"masked": 54, "uniform": 53, "gaussian": 53}
 
 
-def test_the_data_survive_reopening_the_store(tmp_path):
-    path = tmp_path / "p.sqlite3"
-    first = SQLitePollStore(path)
+def test_the_data_survive_reopening_the_store(make_store):
+    first = make_store()
     key = poll.new_host_key()
     code = first.open_room("q1", "Which?", CHOICES, answer_index=2, why="why", host_key=key)
     for i in range(7):
         first.answer(code, "q1", voter(i), CHOICES[i % 3])
     first.reveal(code, "q1")
-    del first
-    again = SQLitePollStore(path)
+    first.close()
+    again = make_store()
     assert again.tally(code, "q1") == {"masked": 3, "uniform": 2, "gaussian": 2}
     assert again.room(code).answer_index == 2 and again.is_host(code, key)
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if again.is_sqlite:
+        assert scalar(again, "PRAGMA journal_mode") == "wal"
 
 
-def test_default_store_lives_in_the_data_dir(tmp_path, monkeypatch):
-    monkeypatch.delenv("DLM_POLL_DATABASE_URL", raising=False)
-    monkeypatch.setenv("DLM_DATA_DIR", str(tmp_path / "here"))
-    store = poll.default_store()
-    assert store.path == (tmp_path / "here" / "poll.sqlite3").resolve() and store.path.exists()
-    assert poll.default_store() is store
-    monkeypatch.delenv("DLM_DATA_DIR")
-    assert poll.data_dir() == ROOT / "data"
-    monkeypatch.setenv("DLM_POLL_DATABASE_URL", "postgresql://nowhere/dlm")
-    with pytest.raises(RuntimeError, match="DLM_POLL_DATABASE_URL"):  # never a silent local file instead
-        poll.default_store()
+def test_no_answer_lands_after_the_reveal_that_closed_its_question(store):
+    """Answers racing a reveal: each is either recorded before the reveal or refused; none after it."""
+    code = store.open_room("q1", "Which?", CHOICES)
+    n, accepted, refused, errors = 24, [], [], []
+    barrier = threading.Barrier(n + 1)
+
+    def student(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            store.answer(code, "q1", voter(i), CHOICES[i % 3])
+            accepted.append(i)
+        except QuestionClosed:
+            refused.append(i)
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait(timeout=30)
+    store.reveal(code, "q1")
+    at_reveal = store.tally(code, "q1")
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert len(accepted) + len(refused) == n
+    assert store.tally(code, "q1") == at_reveal and sum(at_reveal.values()) == len(accepted)
 
 
-def test_the_data_folder_is_ignored_by_git():
-    r = subprocess.run(["git", "check-ignore", "-q", "data/poll.sqlite3"], cwd=ROOT)
-    assert r.returncode == 0
-
-
-# ------------------------------------------------------------------ the page (AppTest)
-
-APP = str(ROOT / "app.py")
-PAGE = "pages/views/poll.py"
-
-
-def open_poll(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(query or {})
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.delenv("DLM_POLL_DATABASE_URL", raising=False)
-    monkeypatch.setenv("DLM_DATA_DIR", str(tmp_path))
-    return tmp_path
-
-
-def markdown(at) -> str:
-    return "\n".join(m.value for m in at.markdown)
-
-
-def test_the_page_opens_a_room_and_the_teacher_sees_the_tally(data_dir):
-    at = open_poll()
-    assert [s.value for s in at.subheader] == ["Join a room", "Open a room"]
-    next(b for b in at.button if b.label == "Open a room").click().run()
-    assert not at.exception, at.exception
-    code, host = at.query_params["room"], at.query_params["host"]
-    store = poll.default_store()
-    assert store.is_host(code, host) and store.room(code).question_id == "never-changes"
-    assert code in markdown(at) and f"/poll?room={code}" in at.code[0].value and host not in at.code[0].value
-    store.answer(code, "never-changes", voter(1), "uniform")
-    at.run()
-    assert "**uniform**: 1 (100 %)" in " ".join(p.proto.text for p in at.get("progress"))
-    at.button(key="poll_reveal").click().run()
-    assert store.is_revealed(code, "never-changes") and any("The answer" in s.value for s in at.success)
-
-
-def test_a_wrong_room_code_gets_a_clear_message(data_dir):
-    at = open_poll({"room": "nope-<b>x</b>"})
-    assert len(at.error) == 1 and "There is no open room with the code" in at.error[0].value
-    assert "<b>" not in at.error[0].value  # drawn as text
-    at = open_poll({"room": "ABCD", "host": "forged"})
-    assert any("does not belong to an open room" in w.value for w in at.warning)
-    assert not [b for b in at.button if b.key == "poll_reveal"] and len(at.error) == 1
-
-
-def test_the_page_says_so_when_the_store_cannot_be_opened(data_dir, monkeypatch):
-    monkeypatch.setenv("DLM_POLL_DATABASE_URL", "postgresql://nowhere/dlm")
-    at = open_poll()
-    assert len(at.error) == 1 and "The class poll is not available" in at.error[0].value
-    assert not at.button  # no way to open a room on a store that is not there
+def test_history_lists_every_question_asked_with_its_counts(make_store):
+    clock = Clock()
+    store = make_store(clock=clock)
+    code = store.open_room("q1", "First?", CHOICES, answer_index=1)
+    for i in range(5):
+        store.answer(code, "q1", voter(i), CHOICES[i % 3])
+    store.reveal(code, "q1")
+    clock.t += 60
+    store.set_question(code, "q2", "=Second, with a comma?", ["yes", "no"], answer_index=0)
+    store.answer(code, "q2", voter(1), "no")
+    clock.t += 60
+    store.set_question(code, "q1", "First?", CHOICES, answer_index=1)  # asked again: still listed first, once
+    history = store.history(code)
+    assert [(q.question_id, q.tally, q.revealed, q.answer_index) for q in history] == [
+        ("q1", {"masked": 2, "uniform": 2, "gaussian": 1}, True, 1),
+        ("q2", {"yes": 0, "no": 1}, False, None)]  # not revealed: no answer in the record
+    assert history[0].asked_at == 1_000_000.0 and history[1].asked_at == 1_000_060.0
+    assert store.history("ZZZZZZZZ") == []
+    text = poll.tallies_csv(history)
+    assert text.splitlines() == [
+        "question_number,question,choice,count,share_percent,is_the_answer",
+        "1,First?,masked,2,40.0,no", "1,First?,uniform,2,40.0,yes", "1,First?,gaussian,1,20.0,no",
+        "2,\"'=Second, with a comma?\",yes,0,0.0,", "2,\"'=Second, with a comma?\",no,1,100.0,"]
+    assert "voter" not in text  # counts only: nothing about who answered

@@ -4,12 +4,14 @@ stop it and start it again on the same data). Screenshots go to artifacts/screen
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from browser_util import ROOT, SHOTS, free_port, page_text, wait_idle
@@ -92,6 +94,29 @@ def wait_for_tally(page, tally: dict[str, int], timeout=30_000) -> None:
         raise AssertionError(f"the tally never read {want}; the page says:\n{page_text(page)[-1500:]}") from e
 
 
+def read_qr(page) -> str:
+    """The text of the QR code on the page, decoded from a screenshot of it (zxing-cpp)."""
+    import zxingcpp
+    from PIL import Image
+
+    png = page.get_by_test_id("poll-qr").screenshot()
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
+    assert len(found) == 1, f"{len(found)} codes read"
+    return found[0].text
+
+
+def presenter_sizes(page) -> dict[str, float]:
+    """The rendered sizes (px) of what the class reads off the projector: the code, the link, the question,
+    the tally's labels and the thickness of its bars (the smallest of each)."""
+    return page.evaluate("""() => {
+        const px = (sel, prop) => Math.min(...[...document.querySelectorAll(sel)].map((e) =>
+            prop === 'height' ? e.getBoundingClientRect().height : parseFloat(getComputedStyle(e).fontSize)));
+        return {code: px('[data-testid="poll-code"]'), link: px('[data-testid="poll-link"]'),
+                question: px('[data-testid="poll-prompt"]'), bar_labels: px('.poll-bars.big .poll-bar-label'),
+                bars: px('.poll-bars.big .poll-bar-track', 'height')};
+    }""")
+
+
 def answer(page, choice: str) -> None:
     page.get_by_text(choice, exact=True).click()
     page.get_by_role("button", name="Send my answer").click()
@@ -101,7 +126,7 @@ def answer(page, choice: str) -> None:
 
 def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, browser):
     dialogs: list = []
-    teacher_ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    teacher_ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, accept_downloads=True)
     teacher = teacher_ctx.new_page()
     teacher.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     teacher.goto(poll_server.url + "/poll")
@@ -110,8 +135,9 @@ def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, b
     code = teacher.get_by_test_id("poll-code").get_attribute("aria-label")
     assert re.fullmatch(r"[A-Z2-9]{8}", code) and teacher.get_by_test_id("poll-code").inner_text() == code
     assert f"room={code}" in teacher.url and "host=" in teacher.url  # the teacher's own link keeps the key
-    link = teacher.get_by_test_id("stCode").inner_text().strip()
+    link = teacher.get_by_test_id("poll-link").inner_text().strip()
     assert link == f"{poll_server.url}/poll?room={code}"  # the join link: no key in it
+    assert read_qr(teacher) == link  # the QR code beside the room code reads back to the join link
     teacher_url = teacher.url
     wait_for_tally(teacher, {c: 0 for c in CHOICES})
 
@@ -141,6 +167,9 @@ def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, b
     wait_for_tally(teacher, expected)
     assert store.tally(code, "never-changes") == expected and sum(expected.values()) == N_STUDENTS
     teacher.screenshot(path=str(SHOTS / "poll-teacher.png"))
+    sizes = presenter_sizes(teacher)  # readable from the back of a room: at least 28 px at 1920 x 1080
+    assert min(sizes.values()) >= 28, sizes
+    assert sizes["code"] >= 64, sizes
     page.screenshot(path=str(SHOTS / "poll-student.png"), full_page=True)
 
     # a wrong code, from a link or typed in, says so clearly (and its text is not HTML)
@@ -164,6 +193,17 @@ def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, b
     students[1][1].get_by_text("The answer: masked").wait_for(timeout=30_000)
     assert "uniform: 3 (30 %) · yours" in page_text(students[1][1])  # and how the class answered
     students[1][1].screenshot(path=str(SHOTS / "poll-student-revealed.png"), full_page=True)
+
+    # the record of the room: every question asked so far, as CSV (counts only)
+    teacher.get_by_text("Show every question asked in this room").click()
+    with teacher.expect_download(timeout=30_000) as dl:
+        teacher.get_by_role("button", name="Download the tallies (CSV)").click()
+    rows = Path(dl.value.path()).read_text().splitlines()
+    assert rows[0] == "question_number,question,choice,count,share_percent,is_the_answer"
+    assert [r.rsplit(",", 4)[1:] for r in rows[1:]] == [
+        [c, str(expected[c]), f"{100 * expected[c] / N_STUDENTS:.1f}", "yes" if c == "masked" else "no"]
+        for c in CHOICES]
+    teacher.get_by_text("Show every question asked in this room").click()
 
     # stop the server, start it again on the same data: the teacher's tally and the students' answers are there
     poll_server.stop()

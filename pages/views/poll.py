@@ -16,9 +16,15 @@ def question(question_id: str) -> tuple:
 
 st.title("Class poll")
 notices = st.container()
-store = poll_ui.store()  # where it cannot be opened, the page says why and stops here
+store = poll_ui.store()  # where it cannot be opened, the page says why (one sentence) and stops here
+if store is None:
+    st.stop()
 code, host = poll_ui.room_from_url(notices)
-is_teacher = bool(code and host) and store.is_host(code, host)
+try:
+    is_teacher = bool(code and host) and store.is_host(code, host)
+except poll_ui.poll.PollUnavailable as e:
+    poll_ui.unavailable(e)
+    st.stop()
 
 
 def pick_question() -> tuple:
