@@ -9,7 +9,7 @@ checked, by trajectory_file.load).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass
@@ -70,6 +70,12 @@ class Trajectory:
     @property
     def final(self) -> list[int]:
         return self.tokens_at(self.n_steps)
+
+    def until(self, k: int) -> Trajectory:
+        """The run as it stood after k steps (its first k records): what a page shows before it reveals more."""
+        k = max(0, min(int(k), self.n_steps))
+        return replace(self, records=list(self.records[:k]),
+                       text_per_step=None if self.text_per_step is None else list(self.text_per_step[:k]))
 
     def commit_step(self) -> list[int | None]:
         """For each position, the last step at which it was committed (None: never)."""

@@ -49,14 +49,30 @@ def shipped_model(variant: str):
         st.stop()
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def real_model(name: str = "", trust_remote_code: bool = False):
+    """A real masked LM (dlm_core.variants.hf_adapter; "" = the embedded one), loaded once per server, shared by
+    every session and never mutated. Raises hf_adapter.ModelLoadError with one sentence."""
+    from dlm_core.variants import hf_adapter
+
+    return hf_adapter.load(name or None, hf_adapter.LoadOptions(trust_remote_code=trust_remote_code))
+
+
+def shipped_models() -> dict:
+    """Every toy variant's shipped model, and "real": a function that loads the embedded real model (the
+    lessons' questions and figures call it only where they show it)."""
+    from dlm_core.variants.registry import VARIANTS
+
+    return {**{name: shipped_model(name) for name in VARIANTS}, "real": real_model}
+
+
 @st.cache_data(max_entries=64, show_spinner="Working out the answer from the models ...")
 def computed_answer(question_id: str):
     """A lesson question's answer from the shipped models and the exact maths (dlm_core.classroom.questions),
     computed once per server and shared by every student."""
     from dlm_core.classroom.questions import QUESTIONS
-    from dlm_core.variants.registry import VARIANTS
 
-    return QUESTIONS[question_id].answer({name: shipped_model(name) for name in VARIANTS})
+    return QUESTIONS[question_id].answer(shipped_models())
 
 
 def session_models(variant: str) -> dict:

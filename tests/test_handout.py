@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dlm_core.classroom.handout import handout_html
+from dlm_core.classroom.lesson_figures import figure
 from dlm_core.classroom.lessons import LESSONS
 from dlm_core.classroom.questions import QUESTIONS
 from dlm_core.render import exports
@@ -30,24 +31,23 @@ def test_the_handout_has_the_lessons_text_figures_and_questions(lesson1, models)
     lesson = LESSONS[0]
     assert f"<title>Lesson 1: {lesson.title}</title>" in lesson1
     for step in lesson.steps:
-        assert step.text[:60] in lesson1
-        q = QUESTIONS[step.question]
-        assert q.prompt in lesson1.replace("&#x27;", "'")
-        assert all(f"<li>{c}</li>" in lesson1 for c in q.choices)
+        assert step.text[:60].replace("'", "&#x27;") in lesson1
+        if step.question:
+            q = QUESTIONS[step.question]
+            assert q.prompt in lesson1.replace("&#x27;", "'").replace("&quot;", '"')
+            assert all(f"<li>{c}</li>" in lesson1 for c in q.choices)
     pictures = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", lesson1)
-    assert len(pictures) == sum(s.view.kind in ("autoregressive", "reverse", "forward") for s in lesson.steps)
-    last = Image.open(io.BytesIO(base64.b64decode(pictures[-1])))
-    a = lesson.steps[-1].view.args
-    traj = VARIANTS[a["variant"]].trajectory(models[a["variant"]], a["steps"], a["seed"], **a["options"])
-    assert last.size == exports.stage_layout(traj).size  # the stage of the step ...
-    start = Image.open(io.BytesIO(exports.step_png(traj, 0, width=1280)))
-    assert last.tobytes() == start.convert(last.mode).tobytes()  # ... at its start: the question asks what comes next
+    assert len(pictures) == len(lesson.steps)  # both steps play a run on the stage
+    first = Image.open(io.BytesIO(base64.b64decode(pictures[0])))
+    traj = figure(lesson.steps[0].view, models).trajectory  # the step asks a question ...
+    start = Image.open(io.BytesIO(exports.step_png(traj.until(0), 0, width=1280)))
+    assert first.tobytes() == start.convert(first.mode).tobytes()  # ... so its picture is the run's start
 
 
 def test_the_handout_never_gives_the_answers(lesson1, models):
     for step in LESSONS[0].steps:
-        answer = QUESTIONS[step.question].answer(models)
-        assert answer.why not in lesson1
+        if step.question:
+            assert QUESTIONS[step.question].answer(models).why not in lesson1
     assert "Right!" not in lesson1 and "Not quite" not in lesson1
 
 
@@ -56,9 +56,10 @@ def test_the_handout_is_self_contained(lesson1):
     assert "<script" not in lesson1  # one inline onclick (print) and no script element
 
 
-def test_a_table_figure_and_a_lesson_without_a_picture(models):
-    page = handout_html(8, models)
-    assert "<table>" in page and "The three variants at 3 steps" in page and "data:image/png" not in page
-    table = {"random": {"valid": "50.0%"}, "low-confidence": {"valid": "90.0%"}}
-    page = handout_html(5, models, strategies=lambda: table)
-    assert "<td>random</td><td>50.0%</td>" in page
+def test_a_table_figure_and_its_finding_where_nothing_is_asked(models):
+    clamp = next(i for i, lesson in enumerate(LESSONS, 1) for s in lesson.steps if s.view.kind == "clamping")
+    step = next(s for s in LESSONS[clamp - 1].steps if s.view.kind == "clamping")
+    assert not step.question
+    page = handout_html(clamp, models)
+    assert "<table>" in page and "1000 samples each" in page
+    assert figure(step.view, models).finding.replace("'", "&#x27;") in page

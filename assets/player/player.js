@@ -131,7 +131,10 @@ class Stage {
     const help = el("div", "help", "Keys: Space play / pause · ← → one step · Home / End first / last · " +
       "F presenter mode (Esc leaves) · Tab moves between the controls" +
       (this.pickable ? " · on the sentence, ← → choose a position and Enter picks it for an edit" : ""));
-    root.append(top, this.seqs, this.altEl, this.live, this.note, this.gridWrap, legend, bar, help);
+    // the text a lesson says beside its stage: drawn in presenter mode only (the page shows it otherwise)
+    const lead = el("div", "lead");
+    (d.lead || []).forEach((para) => lead.append(el("p", "", para)));
+    root.append(top, lead, this.seqs, this.altEl, this.live, this.note, this.gridWrap, legend, bar, help);
     root.addEventListener("pointerdown", () => { window.__dlmStageActive = this; });
     parent.append(root);
     window.__dlmStageActive = this;

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import base64
 
-from dlm_core.classroom.lessons import LESSONS, View, autoregressive_trajectory, exact_validity_curve, strategy_table
-from dlm_core.classroom.questions import QUESTIONS, SEED
+from dlm_core.classroom.lesson_figures import figure
+from dlm_core.classroom.lesson_plan import LESSONS, Step
+from dlm_core.classroom.questions import QUESTIONS
 from dlm_core.render import exports
 from dlm_core.render.safe_html import Markup, html_of, join
-from dlm_core.render.svg_chart import SvgChart
 from dlm_core.trajectory import Trajectory
 
 FIGURE_WIDTH = 1280  # px of the stage pictures, as the slide exports (printed at the page's width)
@@ -46,53 +46,34 @@ def _table(rows: list[dict], caption: str) -> Markup:
                    c=caption, h=head, b=body)
 
 
-def step_figure(view: View, models: dict, validity=None, strategies=None, asks: bool = False) -> Markup:
-    """The figure of one lesson step, static. `models`: the shipped model of each variant; `validity`,
-    `strategies`: the lessons' computed curve and table where the caller has them (else computed here);
-    `asks`: the step asks a question, so its stage is drawn at the start, not at the end that answers it."""
-    from dlm_core.studies import compare, forward
-    from dlm_core.toy_language import encode
-    from dlm_core.variants.registry import VARIANTS
-
-    if view.kind in ("autoregressive", "reverse", "forward"):
-        if view.kind == "autoregressive":
-            traj, what = autoregressive_trajectory(view.args["sentence"]), "an autoregressive model, left to right"
-        elif view.kind == "reverse":
-            a = view.args
-            traj = VARIANTS[a["variant"]].trajectory(models[a["variant"]], a["steps"], a["seed"], **a["options"])
-            what = f"the {a['variant']} model's reverse process in {a['steps']} steps (seed {a['seed']})"
-        else:
-            v = view.args["variant"]
-            model = models[v] if VARIANTS[v].needs_model_for_forward() else None
-            traj, _, _ = forward.forward_sweep(v, encode("dog s are our friend s"), SEED, model=model)
-            what = f"{v} noise on one sentence, t from 0 to 1"
-        k = 0 if asks else traj.n_steps
+def step_figure(step: Step, models: dict, lm=None) -> Markup:
+    """The figure of one lesson step, static (classroom/lesson_figures computes it, as for the page). A step
+    that asks a question shows only what the page shows before the reveal: the stage at the run's start, no
+    table, chart or finding."""
+    fig = figure(step.view, models, lm)
+    asks = bool(step.question)
+    parts = []
+    if fig.trajectory is not None:
+        traj = fig.trajectory.until(step.shown_before) if asks else fig.trajectory
+        what = f"the {traj.variant} run of this step, step {traj.n_steps} of {fig.trajectory.n_steps}"
         then = " Shown at its start: the question below is about what happens next." if asks else ""
-        return html_of("<figure>{img}<figcaption>The token × step grid: {what}. Each column is one step; a "
-                       "dashed outline is still noise, a dot marks what that step wrote, a triangle what it changed."
-                       "{then}</figcaption></figure>", img=_png(traj, k, f"Token by step grid of {what}, step {k}"),
-                       what=what, then=then)
-    if view.kind == "validity":
-        curve = validity() if validity is not None else exact_validity_curve(models["masked"])
-        steps = list(curve)
-        chart = SvgChart(xlim=(-0.5, len(steps) - 0.5), ylim=(0, 1), label="Exact valid mass against steps T",
-                         width=560, height=260, xlabel="steps T (" + ", ".join(map(str, steps)) + ")",
-                         ylabel="valid", integer_x=True)
-        chart.bars(list(range(len(steps))), [curve[T] for T in steps], "#332288",
-                   titles=[f"T = {T}: {curve[T]:.3f}" for T in steps])
-        rows = [{"steps T": T, "exact valid mass": f"{curve[T]:.3f}"} for T in steps]
-        return html_of("<figure>{chart}{table}</figure>", chart=chart.markup(),
-                       table=_table(rows, "The masked model, ancestral sampler, exact over all 216 sentences"))
-    if view.kind == "strategies":
-        table = strategies() if strategies is not None else strategy_table(models["masked"])
-        rows = [{"strategy": name, **cols} for name, cols in table.items()]
-        return html_of("<figure>{t}</figure>", t=_table(rows, "2000 samples per strategy, 6 steps"))
-    if view.kind == "compare":
-        rows = compare.summary_rows(compare.load_results(), 3)
-        return html_of("<figure>{t}</figure>", t=_table(rows, "The three variants at 3 steps"))
-    if view.kind == "train":
-        return Markup("<p class='try'>(In the app: a masked model trains live, in about 10 seconds.)</p>")
-    return Markup("")
+        parts.append(html_of("<figure>{img}<figcaption>The token × step grid: {what}. Each column is one step; a "
+                             "dashed outline is still noise, a dot marks what that step wrote, a triangle what it "
+                             "changed.{then}</figcaption></figure>",
+                             img=_png(traj, traj.n_steps, f"Token by step grid of {what}"), what=what, then=then))
+    if asks:
+        return join(parts)
+    if fig.chart is not None:
+        parts.append(html_of("<figure>{c}</figure>", c=fig.chart))
+    if fig.rows:
+        parts.append(html_of("<figure>{t}</figure>", t=_table(fig.rows, fig.caption)))
+    for label, text in fig.texts:
+        parts.append(html_of("<p><strong>{l}:</strong> {t}</p>", l=label, t=text))
+    if fig.finding:
+        parts.append(html_of("<p class='try'>{f}</p>", f=fig.finding))
+    if step.view.kind in ("train", "lab"):
+        parts.append(Markup("<p class='try'>(In the app: this step trains models live, in seconds.)</p>"))
+    return join(parts)
 
 
 def question_block(question_id: str) -> Markup:
@@ -103,7 +84,7 @@ def question_block(question_id: str) -> Markup:
                    "<p>Why?</p><div class='lines'></div><div class='lines'></div></div>", p=q.prompt, c=choices)
 
 
-def handout_html(lesson_no: int, models: dict, validity=None, strategies=None) -> str:
+def handout_html(lesson_no: int, models: dict, lm=None) -> str:
     """Lesson `lesson_no` (1-based) as one printable HTML page."""
     lesson = LESSONS[lesson_no - 1]
     steps = []
@@ -111,7 +92,7 @@ def handout_html(lesson_no: int, models: dict, validity=None, strategies=None) -
         steps.append(html_of(
             "<section><h2>Step {i} of {n}</h2><p>{text}</p>{figure}{try_this}{question}</section>",
             i=i, n=len(lesson.steps), text=step.text,
-            figure=step_figure(step.view, models, validity, strategies, asks=bool(step.question)),
+            figure=step_figure(step, models, lm),
             try_this=html_of("<p class='try'>Try this in the app: {t}</p>", t=step.try_this) if step.try_this
             else Markup(""), question=question_block(step.question) if step.question else Markup("")))
     title = f"Lesson {lesson_no}: {lesson.title}"

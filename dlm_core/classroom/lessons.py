@@ -1,44 +1,55 @@
-"""The lessons: short guided tours through the toy language, following the seed article.
+"""What each lesson step shows, computed from the models and the exact maths: a `Figure` (a run for the stage,
+a table, a chart, texts) and its `finding`, the sentences that depend on the numbers, written from them. The
+Lessons page draws a Figure live and the handout draws it as pictures (classroom/handout.py); the plan (texts,
+views, questions) is classroom/lesson_plan.py. No Streamlit here.
 
-Each lesson is a few steps; each step is at most three sentences, one live view set up for
-it (a `View`: what to draw and with which settings, drawn by pages/views/lessons.py), a
-"try this" suggestion and, where it fits, a prediction question (dlm_core/questions.py)
-whose answer is computed at run time. No Streamlit here.
+`figure(view, models, lm)`: `models` maps a toy variant's name to its model; `lm` is a callable returning the
+real model (only the real-model views load it). Swap a model and every finding follows (tests/test_lessons.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dlm_core.classroom.questions import SEED
-from dlm_core.toy_language import MASK, MASK_ID, UNITS, encode
+from dlm_core.classroom.lesson_plan import LESSONS, SEED, SENTENCE, Lesson, Step, View
+from dlm_core.render.safe_html import Markup
+from dlm_core.toy_language import MASK, MASK_ID, REASON_WORDS, UNITS, encode, sample_metrics, support_size
 from dlm_core.trajectory import StepRecord, Trajectory
 
-SENTENCE = "dog s are our friend s"
+__all__ = ["LESSONS", "Lesson", "Step", "View", "Figure", "lesson_step", "STAGE_KINDS", "REAL_KINDS"]
+
+STAGE_KINDS = ("autoregressive", "reverse", "forward", "errors", "propagation_masked", "propagation_uniform",
+               "prefill_toy", "bert_real", "guidance_real", "prefill_real", "real_blocks", "real_strategies",
+               "real_threshold")  # views whose run plays on the stage
+REAL_KINDS = ("bert_real", "guidance_real", "prefill_real", "real_blocks", "real_strategies", "real_threshold")
 
 
-@dataclass(frozen=True)
-class View:
-    kind: str  # autoregressive | reverse | forward | validity | strategies | train | compare
-    args: dict = field(default_factory=dict)
+@dataclass
+class Figure:
+    """What one step shows. Everything here may give a question's answer away: before the reveal the page
+    shows only the stage's first column (the run truncated to step 0) and nothing else."""
+
+    trajectory: Trajectory | None = None  # played on the stage
+    stage: dict = field(default_factory=dict)  # the stage's extra options (forward words, states, step name)
+    rows: list[dict] = field(default_factory=list)  # a table
+    caption: str = ""  # what the table or chart shows
+    chart: Markup | None = None  # an inline SVG chart (every value escaped)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (label, generated text) of real-model runs
+    finding: str = ""  # sentences computed from the numbers above
 
 
-@dataclass(frozen=True)
-class Step:
-    text: str  # at most three sentences
-    view: View
-    try_this: str = ""
-    question: str | None = None  # a key of questions.QUESTIONS
+def lesson_step(lesson: int, step: int) -> Step:
+    """Step `step` of lesson `lesson` (both from 1)."""
+    return LESSONS[lesson - 1].steps[step - 1]
 
 
-@dataclass(frozen=True)
-class Lesson:
-    title: str
-    steps: tuple[Step, ...]
+def autoregressive_trajectory(models: dict, sentence: str = SENTENCE) -> Trajectory:
+    """A left-to-right run on the stage: the trained autoregressive twin where the registry has one, else
+    the language's exact conditionals writing `sentence`, one unit per step."""
+    from dlm_core.variants.registry import VARIANTS
 
-
-def autoregressive_trajectory(sentence: str = SENTENCE) -> Trajectory:
-    """An autoregressive model writing `sentence`: one unit per step, left to right."""
+    if "autoregressive" in VARIANTS and "autoregressive" in models:
+        return VARIANTS["autoregressive"].trajectory(models["autoregressive"], None, SEED)
     x = list(encode(sentence))
     traj = Trajectory(variant="autoregressive", vocab=[*UNITS, MASK], mask_id=MASK_ID, initial=[MASK_ID] * len(x),
                       settings={"strategy": "left-to-right"})
@@ -48,94 +59,166 @@ def autoregressive_trajectory(sentence: str = SENTENCE) -> Trajectory:
     return traj
 
 
-def reverse(variant: str, steps: int, seed: int = SEED, **options) -> View:
-    return View("reverse", {"variant": variant, "steps": steps, "seed": seed, "options": options})
+def verdict(traj: Trajectory) -> str:
+    """The toy language's verdict on a run's final sentence, with the rule it breaks in plain words."""
+    from dlm_core.toy_language import validity_reason, writes_units
+
+    if not writes_units(traj.vocab, traj.final):
+        return ""
+    reason = validity_reason(traj.final)
+    return "Valid: a sentence of the toy language." if reason == "valid" else f"Not valid: {REASON_WORDS[reason]}."
 
 
-LESSONS: tuple[Lesson, ...] = (
-    Lesson("Left to right, or all at once", (
-        Step("An autoregressive model writes one token after another, left to right, each one conditioned on all "
-             "before it. The toy language is small enough to know every such conditional exactly.",
-             View("autoregressive", {"sentence": SENTENCE}),
-             "Press play and watch the sentence grow from the left.", "ar-next"),
-        Step("A diffusion language model starts from a canvas of [MASK] tokens and fills positions in any order, "
-             "several per step if it likes. Here a masked model writes a sentence in six steps.",
-             reverse("masked", 6), "Scrub back and forth: which positions were filled first?", "first-commit"),
-    )),
-    Lesson("Three kinds of noise", (
-        Step("Training corrupts sentences and teaches a model to undo it. Masked noise hides units behind [MASK], "
-             "like the panels of Wheel of Fortune.", View("forward", {"variant": "masked"}),
-             "Play the sweep: t goes from 0 (the sentence) to 1 (all masks)."),
-        Step("Uniform noise replaces a unit with a random unit, like a slot machine: the noise looks like words.",
-             View("forward", {"variant": "uniform"}), "At t = 1 every unit is equally likely: can you still tell "
-                                                       "which sentence it was?"),
-        Step("Gaussian noise blurs each unit's vector in an embedding space; the chips show the nearest unit.",
-             View("forward", {"variant": "gaussian"}), "Scrub slowly near t = 0.5: when does each position lose "
-                                                        "its unit?"),
-    )),
-    Lesson("The reverse process and the order of unmasking", (
-        Step("Generation runs the reverse process: from noise, step by step, to a sentence. A masked model never "
-             "changes a unit it has committed.", reverse("masked", 6, strategy="random"),
-             "Compare the grid's orange cells (committed now) with the blue ones (kept)."),
-        Step("The low-confidence sampler commits first the positions where the model is surest. Where it starts "
-             "says what the model finds easy.", reverse("masked", 6, strategy="low-confidence"),
-             "Change the seed in your head: is the easy position always the same?", "first-commit"),
-    )),
-    Lesson("How many steps? Parallel decoding and its errors", (
-        Step("With one step the model fills all six positions at once, each from its own prediction, "
-             "independently. Independent choices rarely agree with each other.", reverse("masked", 1),
-             "Is the sentence valid? Most one-step sentences are not.", "valid-T1"),
-        Step("With more steps, later units see the earlier ones, and agreement comes back. The curve is exact: it "
-             "is computed over all 216 sentences, not sampled.", View("validity"),
-             "Read off how many steps reach 90 % valid.", "valid-T6"),
-        Step("The errors have names: a verb that does not agree, a missing plural s, padding in the middle.",
-             reverse("masked", 1, strategy="ancestral"), "Which error does this one-step sample make?",
-             "t1-error"),
-    )),
-    Lesson("Choosing what to unmask: strategies", (
-        Step("Random order commits positions at random; low-confidence commits the surest first. Sureness is "
-             "not free: the model keeps to sentences it likes.", View("strategies"),
-             "Compare validity with coverage (different valid sentences).", "coverage"),
-    )),
-    Lesson("Changing its mind: self-correction", (
-        Step("A uniform model can change any position at any step: vermillion cells changed at that step.",
-             reverse("uniform", 12), "Count the changes: do they get rarer as t goes to 0?", "uniform-change"),
-        Step("A Gaussian model moves vectors; the unit shown is the nearest one, and it settles late.",
-             reverse("gaussian", 24), "Find the step where the sentence stops changing.", "gaussian-settle"),
-        Step("ReMDM lets a masked model take a unit back: purple cells were masked again.",
-             reverse("masked", 12, strategy="ancestral", remask_eta=0.4), "Find a unit that was taken back and "
-                                                                           "replaced."),
-    )),
-    Lesson("Training and the entropy floor", (
-        Step("Training shows the model corrupted sentences and asks for the originals. The loss is a bound "
-             "(NELBO) that can never go below the language's entropy H.", View("train"),
-             "Press Train: within about 10 seconds the curve falls to H.", "nelbo-gap"),
-    )),
-    Lesson("An honest comparison", (
-        Step("The three variants on one footing: the same steps, the same samples, the exact H as the floor. "
-             "Few steps is where they differ most.", View("compare"),
-             "Which variant is most valid at 3 steps? And at 100?", "fewest-steps"),
-    )),
-)
-
+# ------------------------------------------------------------------------------ the toy views
 
 
 def exact_validity_curve(model) -> dict[int, float]:
-    """The exact valid mass of the masked ancestral sampler at every step budget (lesson 4)."""
+    """The exact valid mass of the masked ancestral sampler at every step budget."""
     from dlm_core.variants.evaluate import VALIDITY_STEPS
     from dlm_core.variants.registry import VARIANTS
 
     return {T: VARIANTS["masked"].exact_validity(model, T) for T in VALIDITY_STEPS}
 
 
-def strategy_table(model, n: int = 2000, steps: int = 6) -> dict[str, dict[str, str]]:
-    """Validity, coverage and KL on valid samples of random order vs low-confidence (lesson 5)."""
-    from dlm_core.toy_language import sample_metrics, support_size
+def validity_chart(curve: dict[int, float]) -> Markup:
+    """The exact valid mass against T on a numeric (log) axis: the bars rise where the mass does."""
+    import math
+
+    from dlm_core.render.palette import SERIES
+    from dlm_core.render.svg_chart import SvgChart
+
+    steps = sorted(curve)
+    xs = [math.log10(T) for T in steps]
+    chart = SvgChart(xlim=(xs[0] - 0.15, xs[-1] + 0.15), ylim=(0, 1), label="exact valid mass against steps T",
+                     width=560, height=260, xlabel="steps T (log scale)", ylabel="valid (exact)")
+    chart.line(xs, [curve[T] for T in steps], SERIES[0], width=3)
+    chart.points(xs, [curve[T] for T in steps], SERIES[0], r=6, labels=[str(T) for T in steps], label_dy=-12,
+                 titles=[f"T = {T}: {curve[T]:.3f}" for T in steps])
+    return chart.markup()
+
+
+def steps_to_reach(curve: dict[int, float], level: float = 0.9) -> int | None:
+    return next((T for T in sorted(curve) if curve[T] >= level), None)
+
+
+def strategy_table(model, n: int = 2000, steps: int = 6) -> dict[str, dict]:
+    """Validity (± SE), coverage and KL on valid samples of random order against low-confidence."""
     from dlm_core.variants.registry import VARIANTS
 
     out = {}
     for strategy in ("random", "low-confidence"):
         m = sample_metrics(VARIANTS["masked"].sample(model, n, steps, seed=SEED, strategy=strategy).tolist())
-        out[strategy] = {"valid": f"{m.validity:.1%}", "different valid sentences": f"{m.coverage} of {support_size()}",
-                         "KL valid (bits)": f"{m.kl_valid_bits:.3f}"}
+        out[strategy] = {"validity": m.validity, "validity_se": m.validity_stderr, "coverage": m.coverage,
+                         "kl_valid_bits": m.kl_valid_bits}
     return out
+
+
+def strategy_rows(table: dict) -> list[dict]:
+    return [{"strategy": s, "valid": f"{c['validity']:.2%} ± {c['validity_se']:.2%}",
+             "different valid sentences": f"{c['coverage']} of {support_size()}",
+             "KL valid (bits)": f"{c['kl_valid_bits']:.3f}"} for s, c in table.items()]
+
+
+def strategy_finding(table: dict) -> str:
+    """Which strategy is more valid (or neither, within 2 standard errors) and which says more sentences."""
+    r, c = table["random"], table["low-confidence"]
+    gap = c["validity"] - r["validity"]
+    se = (r["validity_se"] ** 2 + c["validity_se"] ** 2) ** 0.5
+    if abs(gap) <= 2 * se:
+        valid = (f"Both strategies are about equally valid here ({c['validity']:.2%} and {r['validity']:.2%}, "
+                 "within two standard errors)")
+    else:
+        more, less = ("low-confidence", "random order") if gap > 0 else ("random order", "low-confidence")
+        valid = f"{more.capitalize()} is more often valid than {less} ({abs(gap):.2%} more)"
+    more_div = "random order" if r["coverage"] > c["coverage"] else "low-confidence"
+    return (f"{valid}; {more_div} writes more different valid sentences ({max(r['coverage'], c['coverage'])} "
+            f"against {min(r['coverage'], c['coverage'])} of {support_size()}).")
+
+
+def error_counts(model, n: int = 2000, steps: int = 1) -> dict[str, int]:
+    """How many of n samples of the T-step ancestral sampler break each rule (valid included)."""
+    from dlm_core.variants.registry import VARIANTS
+
+    return sample_metrics(VARIANTS["masked"].sample(model, n, steps, seed=SEED, strategy="ancestral").tolist()).reasons
+
+
+def error_rows(counts: dict[str, int]) -> list[dict]:
+    n = sum(counts.values())
+    return [{"verdict": "valid" if r == "valid" else r.replace("_", " "), "what it means": REASON_WORDS[r],
+             "samples": f"{c} of {n}"} for r, c in sorted(counts.items(), key=lambda kv: -kv[1])]
+
+
+def bound_rows(results: dict, steps: tuple[int, ...] = (3, 6)) -> list[dict]:
+    """From the comparison's results: each variant's NELBO − H against its validity at a few steps."""
+    rows = []
+    for v, row in results["variants"].items():
+        cells = {f"valid at T = {T}": f"{row['by_steps'][str(T)]['validity']:.3f}" for T in steps
+                 if str(T) in row["by_steps"]}
+        rows.append({"variant": v, "NELBO − H (bits/unit)": f"{row['nelbo_minus_entropy_bits']:+.4f}", **cells})
+    return rows
+
+
+def bound_finding(results: dict, T: int = 3) -> str:
+    """Which variant has the tightest bound and which is most valid at T steps, reconciled in words."""
+    rows = {v: r for v, r in results["variants"].items() if str(T) in r["by_steps"]}
+    tight = min(rows, key=lambda v: rows[v]["nelbo_minus_entropy_bits"])
+    valid = max(rows, key=lambda v: rows[v]["by_steps"][str(T)]["validity"])
+    same = tight == valid
+    return (f"The tightest bound is {tight}'s (NELBO − H = {rows[tight]['nelbo_minus_entropy_bits']:+.4f} bits per "
+            f"unit); at {T} steps the most valid samples are {valid}'s "
+            f"({rows[valid]['by_steps'][str(T)]['validity']:.1%}). "
+            + ("Here both rankings agree." if same else
+               f"The bound scores how well {tight} knows the whole language; few-step validity scores how well a "
+               f"sampler decides several units at once, and {valid} can still change a unit after writing it."))
+
+
+def clamp_table(model, n: int = 1000, steps: int = 24) -> dict[str, dict]:
+    """The Gaussian sampler with and without Diffusion-LM's clamping: validity ± SE and coverage."""
+    from dlm_core.variants.registry import VARIANTS
+
+    out = {}
+    for clamp in (False, True):
+        m = sample_metrics(VARIANTS["gaussian"].sample(model, n, steps, seed=SEED, clamp=clamp).tolist())
+        out["clamped" if clamp else "plain"] = {"validity": m.validity, "validity_se": m.validity_stderr,
+                                                "coverage": m.coverage}
+    return out
+
+
+def clamp_finding(table: dict) -> str:
+    p, c = table["plain"], table["clamped"]
+    se = (p["validity_se"] ** 2 + c["validity_se"] ** 2) ** 0.5
+    change = c["validity"] - p["validity"]
+    said = (f"raises validity from {p['validity']:.1%} to {c['validity']:.1%}" if change > 2 * se else
+            f"lowers validity from {p['validity']:.1%} to {c['validity']:.1%}" if change < -2 * se else
+            f"leaves validity where it was ({p['validity']:.1%} and {c['validity']:.1%})")
+    return (f"Clamping {said}, and the number of different valid sentences goes from {p['coverage']} to "
+            f"{c['coverage']}: snapping to the nearest unit at every step decides early.")
+
+
+def propagation_trajectories(models: dict) -> tuple[Trajectory, Trajectory]:
+    """One masked run from the article's canvas and one uniform run given the same units mid-flight."""
+    from dataclasses import replace
+
+    import torch
+
+    from dlm_core.sampling.sampler import run_trajectory
+    from dlm_core.studies.mid_flight import ARTICLE, MidFlightSettings, canvas_of
+    from dlm_core.variants.registry import VARIANTS
+
+    canvas = canvas_of(ARTICLE)
+    m = VARIANTS["masked"]
+    masked = m.trajectory(models["masked"], sum(u == MASK_ID for u in canvas), SEED,
+                          x_init=torch.tensor([canvas]), strategy="random")
+    st = MidFlightSettings()
+    u = VARIANTS["uniform"]
+    cfg = u.sampler_config(st.uniform_steps, SEED)
+    first = u.make_sampler(models["uniform"], cfg)
+    while first.k < st.uniform_from_step:
+        first.step()
+    state = first.x.clone()
+    for i, unit in enumerate(canvas):
+        if unit != MASK_ID:
+            state[:, i] = unit
+    rest = u.make_sampler(models["uniform"], replace(cfg, start_step=st.uniform_from_step), x_init=state)
+    uniform = run_trajectory(rest, "uniform", list(u.vocab))
+    return masked, uniform

@@ -4,7 +4,8 @@ follow (tests/test_lessons.py does exactly that).
 
 A `Question` has a prompt, a few choices and `answer(models) -> Answer`: the index of the
 right choice and one sentence saying why, with the number it was computed from. `models`
-maps a variant's name to its toy model.
+maps a variant's name to its toy model, and "real" to a function that returns the real model
+(only the questions about it call it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dlm_core.variants.evaluate import VALIDITY_STEPS, EvalSettings
 from dlm_core.variants.registry import VARIANTS
 
 SEED = 7  # the seed the lessons show
+DIFFUSION = ("masked", "uniform", "gaussian")  # the diffusion variants the questions compare
 RANGES = ("below 5 %", "5 to 25 %", "25 to 60 %", "above 60 %")
 
 
@@ -148,6 +150,71 @@ def _t1_error(models: dict) -> Answer:
                                     f" ({', '.join(f'{k.replace(chr(95), chr(32))} {v}' for k, v in errors.items())}).")
 
 
+def _one_step_verdict(models: dict) -> Answer:
+    from dlm_core.toy_language import REASON_WORDS, validity_reason
+
+    traj = VARIANTS["masked"].trajectory(models["masked"], 1, SEED)
+    reason = validity_reason(traj.final)
+    sentence = " ".join(unit_name(i) for i in traj.final)
+    return Answer(0 if reason == "valid" else 1, f"The one-step sample is “{sentence}”: {REASON_WORDS[reason]}.")
+
+
+def _mid_flight(models: dict) -> dict:
+    from dlm_core.studies import mid_flight
+
+    return mid_flight.study(models["masked"], models["uniform"])
+
+
+def _propagation(models: dict) -> Answer:
+    valid = _mid_flight(models)["masked"]["valid"]
+    return Answer(_range_index(valid), f"Every completion of “our [MASK] are your s [PAD]” breaks a rule, so the "
+                                       f"masked model ends valid with probability {valid:.1%} (exact).")
+
+
+def _repair(models: dict) -> Answer:
+    u = _mid_flight(models)["uniform"]
+    return Answer(0 if u["valid"] > 0.5 else 1, f"Given the same units at t = 1/3, the uniform model ended with a "
+                                                f"valid sentence in {u['valid']:.1%} ± {u['valid_se']:.1%} of "
+                                                "its runs.")
+
+
+def _prefill(models: dict) -> Answer:
+    p = _mid_flight(models)["prefill"]
+    return Answer(_range_index(p["model_after"]), f"With the middle prefilled, the masked model opens with "
+                                                  f"“{p['opening']}” with probability {p['model_after']:.1%} (exact); "
+                                                  f"by itself, in {p['model_before']:.1%} of its runs.")
+
+
+def _lowest_bound(models: dict) -> Answer:
+    gaps = {name: VARIANTS[name].nelbo(models[name], EvalSettings(n_t=200))[0] - entropy_bits_per_unit()
+            for name in DIFFUSION}
+    best = min(DIFFUSION, key=gaps.get)
+    return Answer(DIFFUSION.index(best), "NELBO − H in bits per unit: " + ", ".join(
+        f"{k} {v:+.4f}" for k, v in gaps.items()) + ".")
+
+
+def _guidance_valid(models: dict) -> Answer:
+    from dlm_core.studies import guidance
+
+    r = guidance.study(models["masked"], guidance.GuidanceSettings(n=2000))
+    strong = list(r["by_w"].values())[-1]
+    v = strong["valid"]["sampled"]
+    return Answer(_range_index(v), f"At w = {strong['w']:g}, {v:.1%} of the trained model's guided samples are "
+                                   f"sentences (a perfect model's: {strong['valid']['perfect_sampler']:.0%}): the tilt "
+                                   "amplifies what the model gets wrong.")
+
+
+def _real_threshold(models: dict) -> Answer:
+    from dlm_core.studies.threshold_decoding import forward_passes
+    from dlm_core.variants.real import VARIANT as REAL
+
+    lm = models["real"]()
+    cfg = REAL.sampler_config(gen_length=32, strategy="threshold", threshold=0.9, temperature=0.0, seed=SEED)
+    passes = forward_passes(REAL.generate(lm, "to be or not to be, that is the", 32, cfg, suppress_eos=True))
+    return Answer(0 if passes < 16 else 1 if passes < 32 else 2,
+                  f"It took {passes} forward passes for 32 tokens.")
+
+
 QUESTIONS: dict[str, Question] = {q.id: q for q in (
     Question("never-changes", "Which variant never replaces a unit once it has written it (plain sampler)?",
              tuple(VARIANTS), _never_changes),
@@ -172,4 +239,17 @@ QUESTIONS: dict[str, Question] = {q.id: q for q in (
              ("less than 0.01 bits per unit", "0.01 to 0.05", "0.05 to 0.2", "more than 0.2"), _nelbo_gap),
     Question("fewest-steps", "Which variant needs the fewest steps to make 90 % valid sentences?",
              tuple(VARIANTS), _fewest_steps),
+    Question("one-step-verdict", f"The masked model writes all six units in ONE step (seed {SEED}). Is its sentence "
+                                 "valid?", ("yes", "no"), _one_step_verdict),
+    Question("propagation", "From “our [MASK] are your s [PAD]”, how often does the masked model end with a valid "
+                            "sentence?", RANGES, _propagation),
+    Question("repair", "A uniform model is given the same units a third of the way from the end. Does it end valid "
+                       "more often than not?", ("yes", "no"), _repair),
+    Question("prefill", "Prefill “[MASK] are your cat [PAD] [MASK]”: how often does the masked model then open with "
+                        "“you”?", RANGES, _prefill),
+    Question("lowest-bound", "Which variant's bound (NELBO) is closest to the entropy H?", DIFFUSION, _lowest_bound),
+    Question("guidance-valid", "With strong guidance (w = 4), what share of the trained model's guided samples are "
+                               "valid sentences?", RANGES, _guidance_valid),
+    Question("real-threshold", "Threshold 0.9 on the embedded model, 32 tokens: how many forward passes?",
+             ("fewer than 16", "16 to 31", "32: one per token"), _real_threshold),
 )}

@@ -110,7 +110,7 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
                present: bool = False, report: bool = True, rows: list[int] | None = None,
                words: dict[str, str] | None = None, step_name: str = "step",
                states: list[list[str]] | None = None, branches: list[Trajectory] | None = None,
-               picked: dict | None = None, autoplay: bool = False) -> dict:
+               picked: dict | None = None, autoplay: bool = False, lead: list[str] | None = None) -> dict:
     """The player's input. `rows`: the positions drawn in the grid (default: all; a real model's
     page passes the generated part). `start`: the step shown first (default: the last).
     `words`: legend labels that replace the reverse-process ones (state -> label), e.g. the
@@ -118,7 +118,8 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
     `step_name`: what the columns are called; `states`: each position's state after
     each step, when not the reverse process's (render/cells.cell_states). `branches`: runs that part
     from this one (branching.py), drawn as lanes under it, each from its parting step; `picked`:
-    the cell the user picked last ({"lane", "pos"}), outlined."""
+    the cell the user picked last ({"lane", "pos"}), outlined; `lead`: paragraphs a lesson says beside the
+    stage, drawn large in presenter mode (a projector shows the lesson's text and its question with it)."""
     states = cell_states(traj) if states is None else states
     tokens = [display_tokens(traj, k) for k in range(traj.n_steps + 1)]
     labels_of = {k: (words or {}).get(k, STATES[k][2]) for k in STATE_KEYS}
@@ -177,6 +178,7 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "present": bool(present),
         "report": bool(report),
         "autoplay": bool(autoplay),
+        "lead": [str(p) for p in (lead or [])],
     }
     data["id"] = hashlib.sha1(json.dumps([data["tokens"], data["states"], title, lanes]).encode()).hexdigest()[:16]
     return data

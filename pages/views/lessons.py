@@ -1,6 +1,8 @@
-"""Lessons: short guided tours, each step a few sentences, one live view and, often, a question to
-answer before the answer (computed from the models and the exact maths) is revealed.
-Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move between steps."""
+"""Lessons: the article as short guided steps. Each step says a few sentences, shows one live view computed from
+the models (dlm_core.classroom.lesson_figures) and often asks a question first: until the student commits to a
+guess and reveals it, nothing on the page gives the answer away (the stage stops at the run's start, tables,
+charts and findings are not drawn). Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move
+between steps; ?present=1 draws the stage with the lesson's text for a projector."""
 
 from dataclasses import dataclass
 
@@ -8,14 +10,14 @@ import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
 from dlm_core.classroom.handout import handout_html
-from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
-from dlm_core.classroom.questions import QUESTIONS, SEED
-from dlm_core.render.stage import stage_data
-from dlm_core.studies import compare, forward
-from dlm_core.toy_language import encode
-from dlm_core.variants.registry import VARIANTS
-from pages import PageState, computed_answer, glossary_popover, setting, shipped_model, stage
-from pages.jobs_ui import job_queue, live_training, session_id
+from dlm_core.classroom.lesson_figures import figure
+from dlm_core.classroom.lesson_plan import LESSONS
+from dlm_core.classroom.lessons import lesson_step
+from dlm_core.classroom.questions import QUESTIONS
+from pages import PageState, computed_answer, glossary_popover, setting, shipped_models
+from pages.lesson_ui import draw_figure, draw_live, question_box
+
+WORDS = ["DLM (diffusion language model)", "toy language", "token / unit", "stage (player)", "scrub"]
 
 
 @dataclass
@@ -27,19 +29,10 @@ class LessonView:
     present: bool = setting(False, widget="url", in_link=False)  # presenter mode (also F on the stage)
 
 
-@st.cache_data(max_entries=64, show_spinner="Sampling ...")
-def reverse_trajectory(variant: str, steps: int, seed: int, options: tuple):
-    return VARIANTS[variant].trajectory(shipped_model(variant), steps, seed, **dict(options))
-
-
-@st.cache_data(show_spinner="Computing the exact validities ...")
-def exact_validities():
-    return exact_validity_curve(shipped_model("masked"))
-
-
-@st.cache_data(show_spinner="Sampling 2000 sentences per strategy ...")
-def strategy_metrics():
-    return strategy_table(shipped_model("masked"))
+@st.cache_data(max_entries=64, show_spinner="Working this step out from the models ...")
+def step_figure(lesson_no: int, step_no: int):
+    """What a step shows, computed once per server and shared by every student."""
+    return figure(lesson_step(lesson_no, step_no).view, shipped_models(), shipped_models()["real"])
 
 
 st.title("Lessons: how diffusion language models write")
@@ -53,8 +46,7 @@ with st.sidebar:
                 label_visibility="collapsed", on_change=lambda: s.__setitem__("step", 1))
     page.bind("present")
     st.download_button(  # made when pressed: the lesson's text, its figures as pictures, the questions unanswered
-        "Handout to print or save as PDF", lambda: handout_html(s.lesson, {v: shipped_model(v) for v in VARIANTS},
-                                                                exact_validities, strategy_metrics),
+        "Handout to print or save as PDF", lambda: handout_html(s.lesson, shipped_models(), shipped_models()["real"]),
         file_name=f"lesson-{s.lesson}-handout.html", mime="text/html", icon=":material/print:", key="lesson_handout",
         on_click="ignore", help="One page to open in a browser and print: no answers in it.")
 lesson = LESSONS[s.lesson - 1]
@@ -73,82 +65,26 @@ next_at = (s.lesson, s.step + 1) if s.step < len(lesson.steps) else (s.lesson + 
     if s.lesson < len(LESSONS) else None
 
 st.subheader(f"{titles[s.lesson - 1]} · step {s.step} of {len(lesson.steps)}")
+st.caption(f"The article: {lesson.section}")
 glossary_box = st.container()
-st.markdown(step.text)
+with st.container(key="lesson-present-text" if s.present else "lesson-text"):
+    st.markdown(step.text)
+    revealed = question_box(step, s.lesson, s.step)  # True when nothing is asked, or once the guess is revealed
 
 # ------------------------------------------------------------------------- the live view
-view = step.view
-if view.kind in ("autoregressive", "reverse", "forward"):
-    words, states, name = None, None, "step"
-    if view.kind == "autoregressive":
-        traj = autoregressive_trajectory(view.args["sentence"])
-        title = "autoregressive: one unit per step, left to right"
-    elif view.kind == "reverse":
-        a = view.args
-        traj = reverse_trajectory(a["variant"], a["steps"], a["seed"], tuple(sorted(a["options"].items())))
-        title = f"{a['variant']}: {a['steps']} steps, seed {a['seed']}"
-    else:
-        needs = VARIANTS[view.args["variant"]].needs_model_for_forward()
-        model = shipped_model(view.args["variant"]) if needs else None
-        traj, states, _ = forward.forward_sweep(view.args["variant"], encode("dog s are our friend s"), SEED,
-                                                model=model)
-        words, name, title = forward.FORWARD_WORDS, "noise level", f"{view.args['variant']} noise, t from 0 to 1"
-    start = traj.n_steps if view.kind == "reverse" else 0
-    data = stage_data(traj, title=title, start=start, present=bool(s.present), report=False, words=words,
-                      step_name=name, states=states)
-    stage(data, key=f"lesson-{s.lesson}-{s.step}")
-    st.caption("What to notice: the colours and marks say what each step did — grey with a dashed outline still "
-               "noise, orange with a dot changed at this step, blue kept. Press play, or scrub.")
-elif view.kind == "validity":
-    v = exact_validities()
-    st.bar_chart({"exact valid mass": {str(T): p for T, p in v.items()}}, x_label="steps T", y_label="valid")
-    st.caption("What to notice: one step is almost never valid; the exact valid mass climbs with the number of "
-               "steps (masked model, ancestral sampler, computed over all 216 sentences).")
-elif view.kind == "strategies":
-    st.table(strategy_metrics())
-    st.caption("What to notice: low-confidence is more often valid but says fewer different sentences.")
-elif view.kind == "train":
-    from dlm_core.studies import training
-    from dlm_core.toy_language import entropy_bits_per_unit
-
-    recipe = training.default_config("masked")  # the shipped model's recipe: at the floor in about 10 s
-    if st.button(f"Train a masked model for {recipe.steps} steps (about 10 s here)", type="primary",
-                 key="lesson_train"):
-        if s.get("lesson_job") is not None:  # one training per student: a new press replaces the last
-            s.lesson_job.stop()
-        s.lesson_job = training.TrainingJob(recipe, eval_every=max(1, recipe.steps // 10),
-                                            owner=session_id(), queue=job_queue()).start()
-    job = s.get("lesson_job")
-    if job is not None:
-        live_training(job, "lesson", entropy_bits_per_unit(), "What to notice: the measured NELBO (diamonds) falls "
-                      "towards the entropy H (the dashed floor) and never below it.")
-elif view.kind == "compare":
-    results = compare.load_results()
-    st.markdown(compare.markdown_table(compare.summary_rows(results, 3)))
-    st.caption("At 3 steps. What to notice: validity differs most at few steps; NELBO − H is each model's gap to the "
-               "floor.")
+said = [step.text, step.try_this]
+if step.view.kind in ("train", "lab", "summary"):
+    draw_live(step, revealed, go)
+else:
+    fig = step_figure(s.lesson, s.step)
+    said += draw_figure(fig, step, revealed, s.lesson, s.step, bool(s.present))
 if step.try_this:
     st.caption(f"Try this: {step.try_this}")
-
-# ------------------------------------------------------------------ predict, then reveal
 if step.question:
-    q = QUESTIONS[step.question]
-    key = f"guess-{q.id}"
-    with st.container(border=True):
-        st.markdown(f"**Predict first:** {q.prompt}")
-        guess = st.radio("Your guess", list(range(len(q.choices))), format_func=lambda i: q.choices[i], index=None,
-                         key=key, horizontal=len(q.choices) <= 4)
-        if st.button("Reveal the answer", key=f"reveal-{q.id}", disabled=guess is None,
-                     help="Commit to a guess first."):
-            s[f"revealed-{q.id}"] = True
-        if s.get(f"revealed-{q.id}") and guess is not None:
-            ans = computed_answer(q.id)
-            verdict = "Right!" if guess == ans.index else f"Not quite: it is **{q.choices[ans.index]}**."
-            (st.success if guess == ans.index else st.info)(f"{verdict} {ans.why}")
-    if st.toggle("Ask the whole class (a live poll: students answer on their own devices)", key=f"poll-{q.id}"):
+    if st.toggle("Ask the whole class (a live poll: students answer on their own devices)", key="lesson_poll_on"):
         from pages.poll_ui import teacher_panel
 
-        ans = computed_answer(q.id)
+        q, ans = QUESTIONS[step.question], computed_answer(step.question)
         teacher_panel(q.id, q.prompt, list(q.choices), ans.index, ans.why, key="lesson_poll")
 
 # ---------------------------------------------------------------------------- navigation
@@ -158,6 +94,6 @@ c1.button("Previous", icon=":material/arrow_back:", key="lesson_prev", disabled=
 c2.button("Next", icon=":material/arrow_forward:", key="lesson_next", disabled=next_at is None, type="primary",
           on_click=go, args=next_at or (1, 1), shortcut="PageDown", width="stretch")
 st.caption("PageUp / PageDown: previous / next step. On the stage: Space plays, ← → step, F presents.")
-words = terms_in(" ".join([step.text, step.try_this, QUESTIONS[step.question].prompt if step.question else ""]))
-glossary_popover(sorted(set(words)), where=glossary_box)
+glossary_popover(sorted(set(WORDS + terms_in(" ".join(said + ([QUESTIONS[step.question].prompt]
+                                                                if step.question else []))))), where=glossary_box)
 page.finish(notice_box)

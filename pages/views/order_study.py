@@ -12,7 +12,7 @@ from dlm_core import ROOT
 from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import order_figures
 from dlm_core.studies import order_measures, order_study
-from pages import PageState, glossary_popover, md_escape, setting, shipped_model
+from pages import PageState, glossary_popover, md_escape, real_model, setting, shipped_model
 
 RECOMPUTE_GUESS_S = 75.0  # the quick settings here, before the queue has timed a run
 
@@ -57,13 +57,6 @@ def shared_runs() -> dict:
     return {}
 
 
-@st.cache_resource(show_spinner="Loading the embedded model ...")
-def embedded_lm():
-    from dlm_core.variants import hf_adapter
-
-    return hf_adapter.load()
-
-
 def shown_path(path) -> str:
     """A path as the page shows it: relative to the repository when inside it."""
     try:
@@ -93,7 +86,7 @@ def recompute_section() -> None:
 
         runs, key = shared_runs(), settings.key()
         if key not in runs:
-            toy_model, lm = shipped_model("masked"), embedded_lm()
+            toy_model, lm = shipped_model("masked"), real_model()
             job = queued(lambda report: order_study.compute(settings, progress=report, toy_model=toy_model, lm=lm),
                          kind="order-study", cost=settings.toy_n, label="recompute the order study",
                          hint_s=RECOMPUTE_GUESS_S, key="order_stop", stop_help="Stop (the results shown stay).")

@@ -23,6 +23,7 @@ from pages import (
     glossary_popover,
     md_escape,
     options_text,
+    real_model,
     setting,
     show_html,
     stage,
@@ -42,12 +43,6 @@ WORDS = ["DLM (diffusion language model)", "pin", "branch", "stage (player)", "s
          "unconditional", "canvas", "[MASK]", "noise", "parameters", "CPU", "top-k", "confidence (score)", "commit",
          "trajectory", "JSON", "HTML", "logits", "LLaDA", "reverse process", "SUBS", "confidence threshold",
          "forward pass", "autoregressive model"]
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def load_model(name: str, trust_remote_code: bool):
-    """Shared by every session and never mutated."""
-    return hf_adapter.load(name or None, hf_adapter.LoadOptions(trust_remote_code=trust_remote_code))
 
 
 st.title("Real model: a masked diffusion LM writing real text")
@@ -113,7 +108,7 @@ s = st.session_state
 with st.status("Model", expanded=False) as status:
     try:
         status.update(label="Loading the model ...", state="running")
-        lm = load_model(name.strip(), trust)
+        lm = real_model(name.strip(), trust)
         status.update(label=f"Model ready: {lm.name} ({lm.n_params() / 1e6:.1f} M parameters, {lm.device.type}, "
                             f"mask token {lm.tokenizer.convert_ids_to_tokens(lm.mask_id)})", state="complete")
     except hf_adapter.ModelLoadError as e:
