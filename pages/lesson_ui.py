@@ -47,9 +47,10 @@ def question_box(step, lesson_no: int, step_no: int) -> bool:
 def _title(traj, fig) -> str:
     if fig.stage.get("title"):
         return fig.stage["title"]
+    steps = f"{traj.n_steps} step{'s' if traj.n_steps != 1 else ''}"
     if traj.is_real_text:
-        return f"{traj.settings.get('model', 'real model')}: {traj.n_steps} steps"
-    return f"{traj.variant}: {traj.n_steps} steps"
+        return f"{traj.settings.get('model', 'real model')}: {steps}"
+    return f"{traj.variant}: {steps}"
 
 
 def draw_figure(fig, step, revealed: bool, lesson_no: int, step_no: int, present: bool) -> list[str]:

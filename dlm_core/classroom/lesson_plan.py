@@ -114,7 +114,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("Gaussian: rounding and clamping", "2. Why Gaussian DLMs needed tricks", (
         Step("A Gaussian model moves vectors; the unit shown is the nearest one, and it settles late.",
              reverse("gaussian", 24), "Find the step where the sentence stops changing.", "gaussian-settle",
-             idea="Continuous vectors must be rounded to tokens; clamping helps."),
+             idea="Continuous vectors must be rounded to tokens; clamping snaps them at every step."),
         Step("Diffusion-LM's clamping snaps the model's estimate to the nearest embedding at every step.",
              View("clamping"), "Compare validity and diversity with and without clamping."),
     )),
@@ -169,12 +169,12 @@ LESSONS: tuple[Lesson, ...] = (
         Step("Train an autoregressive and a diffusion model of the same size on the same few sentences, again "
              "and again. Which one keeps improving?", View("data_study"),
              "Find the epoch where each family's held-out loss is lowest.", "repeated-data",
-             idea="With repeated data, diffusion keeps learning after AR has overfit."),
+             idea="Repeated data: how long each family keeps learning from the same sentences."),
     )),
     Lesson("A real model", "Beyond the toy: a real masked DLM", (
         Step("Semi-autoregressive blocks: the canvas is filled block by block, left to right, each block in "
              "several steps (LLaDA).", View("real_blocks"), "Find the block boundaries on the grid.",
-             idea="On real text, blocks and confidence decide the order; a threshold saves passes."),
+             idea="On real text, blocks and confidence decide the order; a threshold can save passes."),
         Step("Low-confidence against random order on the same prompt.", View("real_strategies"),
              "Which order reads more like a sentence?"),
         Step("Threshold decoding commits every token it is sure enough of in one pass; a fixed count always takes "
@@ -184,7 +184,7 @@ LESSONS: tuple[Lesson, ...] = (
         Step("The three variants on one footing: the same steps, the same samples, the exact H as the floor. "
              "Few steps is where they differ most.", View("compare"),
              "Which variant is most valid at 3 steps? Open the Compare page for 100.", "fewest-steps",
-             idea="On one footing, each variant wins somewhere."),
+             idea="On one footing, the variants trade bound, steps and diversity."),
     )),
     Lesson("Summary", "All sections", (
         Step("Each lesson in one line; press a lesson's name to go back to it.", View("summary"),
