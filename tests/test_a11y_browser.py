@@ -1,6 +1,6 @@
 """WCAG 2.1 AA in the real browser: axe-core's A and AA rules on every page a class uses (each lesson
-step, each Reverse variant, each Compare section, Real after a generation, the poll's teacher and
-student views, the exported HTML player). A violation of impact serious or critical fails; the few
+step: tests/test_lessons_browser.py; each Reverse variant, each Compare section, Real after a generation, the
+poll's teacher and student views, the exported HTML player). A violation of impact serious or critical fails; the few
 that come from Streamlit itself are listed in tests/axe_util.STREAMLIT_EXCEPTIONS and the README."""
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ import pytest
 from axe_util import blocking, describe, run_axe
 from browser_util import SHOTS, STAGE, wait_idle, wait_stage
 
-from dlm_core.classroom.lessons import LESSONS
-
 pytestmark = pytest.mark.browser
 
 COMPARE_SECTIONS = ["Quality against steps", "Strategies and schedules", "Threshold decoding",
                     "One seed, three variants"]
-PAGES = ([("home", "/welcome")]
-         + [(f"lesson-{li}-{si}", f"/lessons?lesson={li}&step={si}")
-            for li, lesson in enumerate(LESSONS, start=1) for si in range(1, len(lesson.steps) + 1)]
+PAGES = ([("home", "/welcome")]  # every lesson step: tests/test_lessons_browser.py, before and after its reveal
          + [("forward", "/forward")]
          + [(f"reverse-{v}", f"/reverse?variant={v}") for v in ("masked", "uniform", "gaussian")]
          + [("infill", "/infill")]
