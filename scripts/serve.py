@@ -77,6 +77,9 @@ def preload() -> float:
         for attr in LAZY_ATTRIBUTES.get(name, []):
             getattr(module, attr)
     importlib.import_module("transformers.utils.logging")
+    from PIL import Image  # its image plugins load on a first save (the favicon, the exports)
+
+    Image.init()
     _warm_plotly()
     from transformers import AutoTokenizer  # its loader registers the tokenizer's modules on first use
 
