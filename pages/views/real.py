@@ -5,6 +5,7 @@ import streamlit as st
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
 from dlm_core.render.stage import stage_data
+from dlm_core.sampling.block_cache import CACHE_MODES, cache_note
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, MaskedSamplerConfig
 from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
@@ -96,6 +97,9 @@ with st.sidebar:
     st.slider("Temperature", 0.0, 2.0, step=0.1, key="real_temperature",
               help="0 = always the most likely token (LLaDA's default); a small model like the embedded one then "
                    "falls into repetition, so the default here is 1.")
+    from_query("real_cache", "off", choices=list(CACHE_MODES))
+    st.selectbox("Block cache", CACHE_MODES, key="real_cache",
+                 help=next(o.help for n, o, _ in MaskedSamplerConfig.options() if n == "cache"))
     from_query("real_cfg", 0.0, float, lo=0.0, hi=3.0)
     st.slider("Guidance scale w (unsupervised CFG)", 0.0, 3.0, step=0.25, key="real_cfg")
     from_query("real_seed", 0, int, lo=0, hi=10**6)
@@ -196,7 +200,8 @@ if st.button("Generate", type="primary", icon=":material/auto_awesome:", key="re
         cfg = MaskedSamplerConfig(steps=int(s.real_gen_length if threshold else s.real_steps),
                                   strategy=s.real_strategy, threshold=float(s.real_threshold),
                                   temperature=float(s.real_temperature), block_length=int(s.real_block_length),
-                                  cfg_scale=float(s.real_cfg), seed=int(s.real_seed), top_k=10)
+                                  cfg_scale=float(s.real_cfg), seed=int(s.real_seed), top_k=10,
+                                  cache=s.real_cache)
     except ValueError as e:
         st.error(f"These settings don't work: {md_escape(e)}")
     else:
@@ -252,7 +257,8 @@ if gen is not None:  # waiting in the server's queue or running: stream its step
                 icon=":material/stop:")
 
 URL_KEYS = ["real_source", "real_suggested", "real_custom", "real_gen_length", "real_steps", "real_block_length",
-            "real_strategy", "real_threshold", "real_temperature", "real_cfg", "real_seed", "real_suppress_eos",
+            "real_strategy", "real_threshold", "real_temperature", "real_cache", "real_cfg", "real_seed",
+            "real_suppress_eos",
             "real_speed",
             "real_prompt_rows", "real_uncond", "real_prompt", "real_step", "real_pos"]
 traj = s.get("real_traj")
@@ -276,6 +282,7 @@ k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
 st.caption(threshold_decoding.passes_note(traj, unit="token"))
+st.caption(cache_note(traj))
 s.real_step = k
 j = run_picker("real", runs)
 edit_panel("real", runs, j, k, list(range(traj.gen_start, gen_end)), unit_choices=likely_tokens,
