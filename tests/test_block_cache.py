@@ -99,3 +99,17 @@ def test_clear_errors_for_settings_the_cache_cannot_serve(bert):
 
     with pytest.raises(ValueError, match="cannot keep keys and values"):
         H.MaskedSampler(NoCache(), MaskedSamplerConfig(steps=2, cache="prefix"), torch.full((1, 4), 4))
+
+
+def test_the_stage_data_carries_the_recomputed_positions(bert):
+    from dlm_core.render.stage import stage_data
+    from dlm_core.sampling.block_cache import cache_note
+
+    off, dual = _run(bert, "off"), _run(bert, "dual")
+    assert stage_data(off)["recomputed"] is None
+    marks = stage_data(dual)["recomputed"]
+    assert len(marks) == dual.n_steps + 1 and marks[0] == ""
+    for mask, r in zip(marks[1:], dual.records):
+        assert [i for i, c in enumerate(mask) if c == "1"] == r.recomputed
+    assert "Block cache (dual): 8 forward passes, 4 of them full" in cache_note(dual)
+    assert cache_note(off).startswith("Block cache off: each of the 8 forward passes")
