@@ -46,7 +46,7 @@ function installKeys() {
 // corner of each cell whose position that step's forward pass computed; the other cells were read
 // from the keys and values kept from the block's first pass.
 function markRecomputed(g, d, p, y0) {
-  const s = Math.max(2, Math.min(6, Math.floor(Math.min(p.cellW, p.cellH) / 3)));
+  const s = Math.max(3, Math.min(7, Math.floor(Math.min(p.cellW, p.cellH) / 2)));
   g.fillStyle = "#000000";
   d.recomputed.forEach((mask, c) => {
     if (!mask) return;
