@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -24,8 +25,8 @@ GEN_LENGTH, STEPS, N_PROMPTS, PROMPT_WORDS = 64, 32, 20, 8
 
 
 def words(text: str) -> list[str]:
-    """The words of a generation as a reader splits them (punctuation apart)."""
-    return re.findall(r"[a-z0-9']+|[^\sa-z0-9']", text.lower())
+    """The words of a generation (letters, digits and apostrophes; punctuation marks are not words)."""
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def distinct_bigrams(ws: list[str]) -> float:
@@ -85,15 +86,28 @@ def finalize(a, plays, held_out_plays, held, held_chars, uni, mask_id, previous,
     """Measure the trained model (in `out`) and the previous one, write heldout.json and the model card."""
     from transformers import BertForMaskedLM
 
-    stats = json.loads((out / "training_stats.json").read_text())
     prompts = prompts_from(" ".join(plays[name] for name in held_out_plays))
-    result = {}
-    for key, path in (("new", out), ("previous", previous)):
+
+    def measure(path) -> dict:
         model = BertForMaskedLM.from_pretrained(path, dtype=torch.float32).eval()
-        result[key] = nelbo(model, held, held_chars, mask_id, held_out_bits, a.final_n_t)
-        lm = hf_adapter.load(path)
-        result[key].update(repetition(lm, prompts))
-        print(key, {k: v for k, v in result[key].items() if k != "texts"}, flush=True)
+        out = nelbo(model, held, held_chars, mask_id, held_out_bits, a.final_n_t)
+        out.update(repetition(hf_adapter.load(path), prompts))
+        print(path.name, {k: v for k, v in out.items() if k != "texts"}, flush=True)
+        return out
+
+    # the previous model's numbers do not change while this one trains: measured once (--measure-previous
+    # runs it beside the training), kept in the cache with what they were measured on
+    key = hashlib.sha1(json.dumps([held.tolist(), prompts, a.final_n_t]).encode()).hexdigest()
+    kept = previous.parent / "previous_measures.json"
+    if kept.exists() and json.loads(kept.read_text()).get("key") == key:
+        old = json.loads(kept.read_text())["measures"]
+    else:
+        old = measure(previous)
+        kept.write_text(json.dumps({"key": key, "measures": old}))
+    if a.measure_previous:
+        return
+    stats = json.loads((out / "training_stats.json").read_text())
+    result = {"new": measure(out), "previous": old}
     lm = hf_adapter.load(out)
     samples = {"default": [(p, generate_text(lm, p, 1.0, seed=i)) for i, p in enumerate(prompts[:5])],
                "greedy": [(p, t) for p, t in zip(prompts[:5], result["new"]["texts"][:5])]}

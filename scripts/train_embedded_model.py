@@ -155,7 +155,8 @@ def unigram_bits(train_ids: list[int], held: torch.Tensor, vocab: int) -> float:
     return float(-logp[held[:, 1:-1].reshape(-1)].mean())
 
 
-REPRODUCE = ("PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py && "
+REPRODUCE = ("PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --decay-steps 450 --stop-at 100 && "
+             "PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --resume --decay-steps 250 && "
              "PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --finalize")
 
 
@@ -190,7 +191,7 @@ of 64 tokens ({stats['held_chars']:,} characters) of the cleaned held-out plays;
 their characters. This model's is {ratio:.3f} × the previous model's. Unigram baseline: {stats['unigram_bits']:.3f}
 bits per token. Repetition: {len(stats['prompts'])} prompts (the first 8 words of sentences spread over the held-out
 plays, in heldout.json), 64 generated tokens each at temperature 0 with the Real page's other defaults (32 steps,
-one block, low-confidence); words and punctuation marks counted apart.
+one block, low-confidence); words are runs of letters, digits and apostrophes (punctuation is not a word).
 {chr(10).join(samples)}
 """
 
@@ -224,7 +225,7 @@ The default real-text model of the diffusion LM visualiser. It loads through the
 - **Size**: {stats['params'] / 1e6:.1f} M parameters, stored in float16. The tokenizer is uncased: the text is
   lower case.
 {_measures(stats)}
-Reproduce (about two hours on one thread): `{REPRODUCE}`.
+Reproduce (two runs, the second resuming the first; about 70 minutes of one busy core): `{REPRODUCE}`.
 """
     (OUT / "README.md").write_text(card)
     (OUT / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
@@ -249,7 +250,7 @@ def held_out_chunks(tok, plays: dict[str, str], body: int, n: int, seed: int):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=240.0, help="stop (resumable with --resume) after this long")
-    ap.add_argument("--decay-steps", type=int, default=450,
+    ap.add_argument("--decay-steps", type=int, default=250,
                     help="the run's length: warm-up, then cosine decay of the learning rate to lr / 10")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=66)  # [CLS] + 64 text tokens + [SEP]
@@ -266,6 +267,9 @@ def main() -> None:
                     help="measure the saved model and the previous one (NELBO with --final-n-t times per "
                          "sequence, repetition, samples), write heldout.json and the model card, no training")
     ap.add_argument("--final-n-t", type=int, default=16)
+    ap.add_argument("--measure-previous", action="store_true",
+                    help="with --finalize: only measure the previous model (kept in .cache for the finalize step)")
+    ap.add_argument("--stop-at", type=int, default=0, help="> 0: stop (resumable) after this many steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -305,7 +309,7 @@ def main() -> None:
     model.tie_weights()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.98))
     g = torch.Generator().manual_seed(a.seed)
-    step, losses, done_s = 0, [], 0.0
+    step, losses, done_s, phases = 0, [], 0.0, []
     ckpt = CACHE / "run.pt"
     if a.resume:
         state = torch.load(ckpt, weights_only=False)
@@ -313,8 +317,10 @@ def main() -> None:
         opt.load_state_dict(state["opt"])
         g.set_state(state["gen"])
         step, losses, done_s = state["step"], state["losses"], state["seconds"]
+        phases = state.get("phases", [])  # the schedules of the runs before this one
         print(f"resumed at step {step} ({done_s / 60:.1f} min done)", flush=True)
     warmup = 50
+    first = step
     t0 = time.perf_counter() - done_s
     stop_at = time.perf_counter() + a.minutes * 60
     OUT.mkdir(parents=True, exist_ok=True)
@@ -322,15 +328,16 @@ def main() -> None:
 
     def save(final: bool = False) -> None:
         wall = time.perf_counter() - t0
+        phase = f"steps {first + 1}-{step}: lr on the cosine to lr/10 over {a.decay_steps} steps"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(), "step": step,
-                    "losses": losses, "seconds": wall}, ckpt)
+                    "losses": losses, "seconds": wall, "phases": phases + [phase]}, ckpt)
         nelbo, se = evaluate(model, held, mask_id, n_t=2)
         model.half().save_pretrained(OUT, safe_serialization=True)
         model.float()
         tok.save_pretrained(OUT)
         write_card({
             "start": a.start, "steps": step, "batch_size": a.batch_size, "seq_len": a.seq_len, "lr": a.lr,
-            "threads": a.threads, "schedule": f"warm-up {warmup}, cosine decay to lr/10 over {a.decay_steps} steps",
+            "threads": a.threads, "schedule": f"warm-up {warmup}; " + "; then ".join(phases + [phase]),
             "wall_time_min": wall / 60, "params": sum(p.numel() for p in model.parameters()),
             "nelbo_bits": nelbo, "nelbo_stderr": se, "unigram_bits": uni, "eval_n_t": 2,
             "train_plays": len(plays) - len(HELD_OUT), "train_tokens": len(train_ids),
@@ -341,7 +348,8 @@ def main() -> None:
         print(f"step {step} ({wall / 60:.1f} min): held-out NELBO {nelbo:.3f} ± {se:.3f} bits/token "
               f"(n_t = 2), unigram {uni:.3f}", flush=True)
 
-    while step < a.decay_steps and time.perf_counter() < stop_at:
+    last = min(a.decay_steps, a.stop_at or a.decay_steps)
+    while step < last and time.perf_counter() < stop_at:
         idx = torch.randint(len(train), (a.batch_size,), generator=g)
         x = train[idx]
         t = schedules.sample_times(a.batch_size, g, lo=EPS)
