@@ -87,6 +87,12 @@ def finalize(a, plays, held_out_plays, held, held_chars, uni, mask_id, previous,
     from transformers import BertForMaskedLM
 
     prompts = prompts_from(" ".join(plays[name] for name in held_out_plays))
+    if not a.measure_previous:  # what the card is measured on (the order study's prompts come from it too)
+        (out / "heldout.json").write_text(json.dumps({
+            "what": "held-out windows ([CLS] + text + [SEP] token ids) the model card's NELBO is measured on, with "
+                    "each window's length in characters of the cleaned text, and the prompts of its repetition "
+                    "measure", "plays": list(held_out_plays), "unigram_bits_per_token": uni,
+            "chars": held_chars.tolist(), "ids": held.tolist(), "prompts": prompts}) + "\n")
 
     def measure(path) -> dict:
         model = BertForMaskedLM.from_pretrained(path, dtype=torch.float32).eval()
@@ -114,8 +120,3 @@ def finalize(a, plays, held_out_plays, held, held_chars, uni, mask_id, previous,
     stats.update(final=True, eval_n_t=a.final_n_t, unigram_bits=uni, nelbo_bits=result["new"]["bits_per_token"],
                  nelbo_stderr=result["new"]["bits_per_token_se"], measures=result, prompts=prompts, samples=samples)
     write_card(stats)
-    (out / "heldout.json").write_text(json.dumps({
-        "what": "held-out windows ([CLS] + text + [SEP] token ids) the model card's NELBO is measured on, with "
-                "each window's length in characters of the cleaned text, and the prompts of its repetition measure",
-        "plays": list(held_out_plays), "unigram_bits_per_token": uni, "chars": held_chars.tolist(),
-        "ids": held.tolist(), "prompts": prompts}) + "\n")

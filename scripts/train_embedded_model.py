@@ -156,7 +156,7 @@ def unigram_bits(train_ids: list[int], held: torch.Tensor, vocab: int) -> float:
 
 
 REPRODUCE = ("PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --decay-steps 450 --stop-at 100 && "
-             "PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --resume --decay-steps 250 && "
+             "PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --resume --decay-steps 220 && "
              "PYTHONPATH=. .venv/bin/python scripts/train_embedded_model.py --finalize")
 
 
@@ -250,7 +250,7 @@ def held_out_chunks(tok, plays: dict[str, str], body: int, n: int, seed: int):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=240.0, help="stop (resumable with --resume) after this long")
-    ap.add_argument("--decay-steps", type=int, default=250,
+    ap.add_argument("--decay-steps", type=int, default=220,
                     help="the run's length: warm-up, then cosine decay of the learning rate to lr / 10")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=66)  # [CLS] + 64 text tokens + [SEP]

@@ -87,7 +87,7 @@ def test_the_shipped_held_out_text_has_no_speaker_tags_or_stage_directions(lm):
     held = json.loads((MODEL / "heldout.json").read_text())
     text = " ".join(lm.decode(row[1:-1]) for row in held["ids"])
     words = re.findall(r"[a-z]+|[\[\]]", text)
-    assert len(words) > 10_000
+    assert len(words) > 5_000  # 128 windows of 64 tokens
     # the uncased tokenizer keeps no capitals, so the traces a tag or direction would leave are looked for:
     # brackets, exit lines, headings, and the held-out plays' speakers named before a full stop at the
     # start of a speech (in the raw text "PROSPERO." opens 114 speeches of The Tempest)
