@@ -129,8 +129,9 @@ def test_model_card_numbers_are_reproduced_on_the_shipped_held_out_set(lm):
     for m in (new, old):
         for key in ("bits_per_char", "bits_per_token", "distinct_bigrams"):
             assert f"{m[key]:.3f}" in card
-    # both models on the same held-out windows: this one is better, by more than the noise
-    assert new["bits_per_char"] < old["bits_per_char"] - 3 * math.hypot(new["bits_per_char_se"],
+    # both models on the same held-out windows (and the same t and masks): this one is better by more than two
+    # standard errors taken as independent (conservative: the two estimates share their windows and masks)
+    assert new["bits_per_char"] < old["bits_per_char"] - 2 * math.hypot(new["bits_per_char_se"],
                                                                          old["bits_per_char_se"])
     assert stats["nelbo_bits"] == new["bits_per_token"]
     held = json.loads((MODEL / "heldout.json").read_text())
