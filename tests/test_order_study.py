@@ -358,7 +358,7 @@ def test_a_missing_or_broken_results_file_is_named_with_its_command(tmp_path, mo
     path = tmp_path / "order_study.json"
     if content is not None:
         path.write_text(content)
-    monkeypatch.setattr(O, "RESULTS", path)
+    monkeypatch.setattr(OM, "RESULTS", path)  # where the page reads it (order_measures, since the reorganisation)
     at = open_order_page()
     assert len(at.error) == 1 and not at.get("plotly_chart")
     msg = at.error[0].value
