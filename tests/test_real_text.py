@@ -10,9 +10,9 @@ from dlm_core.variants import hf_adapter as H
 
 
 def test_wordpiece_pieces_and_punctuation_join_the_word_before_them():
-    pieces = running_text_pieces(["[CLS]", "the", "king", "##s", ",", "o", "'", "er", "all", "!", "[SEP]"],
-                                 special={"[CLS]", "[SEP]"})
-    assert "".join(pieces) == " the kings, o' er all!"
+    pieces = running_text_pieces(["[CLS]", "the", "king", "##s", ",", "o", "'", "er", "all", "!", "i", "'", "ll",
+                                  "see", "my", "wife", "'", "s", "[SEP]"], special={"[CLS]", "[SEP]"})
+    assert "".join(pieces) == " the kings, o' er all! i'll see my wife's"
     assert "".join(running_text_pieces(["Ġthe", "Ġking", "s", ","])) == " the kings,"  # byte-level BPE as before
 
 

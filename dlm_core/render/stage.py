@@ -28,6 +28,8 @@ def _piece_style(texts: list[str]) -> str:
 
 
 ATTACHED = frozenset(".,;:!?)]}'’%")  # WordPiece punctuation that reads without a space before it
+# what follows an apostrophe in an uncased WordPiece text ("i ' ll", "wife ' s"): read joined ("i'll", "wife's")
+CONTRACTIONS = frozenset({"s", "ll", "t", "d", "re", "ve", "m", "st"})
 
 
 def running_text_pieces(texts: list[str], special: set[str] = frozenset()) -> list[str]:
@@ -44,7 +46,7 @@ def running_text_pieces(texts: list[str], special: set[str] = frozenset()) -> li
         elif t.startswith("##"):
             out.append(t[2:])
         else:
-            out.append(t if t and all(ch in ATTACHED for ch in t) else " " + t)
+            out.append(t if t in CONTRACTIONS or t and all(ch in ATTACHED for ch in t) else " " + t)
     return out
 
 
