@@ -162,7 +162,7 @@ def test_keyboard_and_presenter_mode_on_real(app_url, browser):
     # the block cache (dual): each block's first step computes every position, its others the block's 16
     marks = page.evaluate(f"() => {STAGE}.data.recomputed")
     assert [m.count("1") for m in marks[1:]] == [len(marks[1])] + [16] * 7 + [len(marks[1])] + [16] * 7
-    assert "computed by this step's pass (block cache)" in page_text(page)
+    assert "computed by this step's pass (block cache)" in page.evaluate(f"() => {STAGE}.root.textContent")
     check_keyboard_and_presenter(page, "real-presenter-1920.png")
     page.close()
 
