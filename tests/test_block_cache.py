@@ -1,5 +1,7 @@
 """The block cache (sampling/block_cache.py, variants/hf_cache.py) on tiny BERTs saved locally."""
 
+import json
+
 import pytest
 import torch
 from tiny_models import make_bert
@@ -113,3 +115,17 @@ def test_the_stage_data_carries_the_recomputed_positions(bert):
         assert [i for i, c in enumerate(mask) if c == "1"] == r.recomputed
     assert "Block cache (dual): 8 forward passes, 4 of them full" in cache_note(dual)
     assert cache_note(off).startswith("Block cache off: each of the 8 forward passes")
+
+
+def test_cli_generate_with_the_cache_and_its_errors(tmp_path):
+    from conftest import run_cli
+    from tiny_models import make_modernbert
+
+    bert_path = make_bert(tmp_path / "bert", seed=3, init_range=0.3)
+    j = json.loads(run_cli("generate", "--model", str(bert_path), "--prompt", "the cat", "--gen-length", "8",
+                           "--steps", "4", "--block-length", "4", "--cache", "dual", "--json").stdout)
+    assert j["settings"]["cache"] == "dual" and [len(r["recomputed"]) for r in j["records"]][1] == 4
+    other = make_modernbert(tmp_path / "modernbert")
+    bad = run_cli("generate", "--model", str(other), "--prompt", "the cat", "--gen-length", "8", "--steps", "4",
+                  "--cache", "prefix", check=False)
+    assert bad.returncode == 2 and "cannot keep keys and values" in bad.stderr and "Traceback" not in bad.stderr
