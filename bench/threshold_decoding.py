@@ -78,8 +78,10 @@ def real_part(prompts: int, gen_length: int, thresholds: list[float], repeat: in
 
     torch.set_num_threads(1)
     lm = hf_adapter.load()
-    held = json.loads((hf_adapter.EMBEDDED / "heldout.json").read_text())["ids"]
-    texts = [lm.tokenizer.decode(ids[1:13]) for ids in held[:prompts]]
+    held = json.loads((hf_adapter.EMBEDDED / "heldout.json").read_text())
+    # the model card's held-out prompts (sentence starts), else the first 12 tokens of held-out windows
+    texts = held.get("prompts") or [lm.tokenizer.decode(ids[1:13]) for ids in held["ids"]]
+    texts = texts[:prompts]
     print(f"\n{lm.name}: temperature 0, {gen_length} tokens, one block, {len(texts)} held-out prompts; "
           f"equal quality: pseudo-log-likelihood (PLL) at most {EQUAL_PLL} nats/token and the distinct share at most "
           f"{EQUAL_DISTINCT} below the one-per-pass run's")

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from dlm_core.sampling.block_cache import CACHE_MODES
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, STRATEGIES
 from dlm_core.schedules import SCHEDULES
 from dlm_core.studies import training
@@ -108,7 +109,7 @@ def cmd_generate(a) -> int:
     threshold = {} if a.threshold is None else {"threshold": a.threshold}
     cfg = REAL.sampler_config(a.steps, a.seed, gen_length=a.gen_length, strategy=a.strategy,
                               temperature=a.temperature, **threshold, block_length=a.block_length, cfg_scale=a.cfg,
-                              top_k=a.top_k)
+                              top_k=a.top_k, cache=a.cache)
     traj = REAL.generate(lm, a.prompt, a.gen_length, cfg, use_chat_template=not a.no_chat_template,
                          suppress_eos=a.suppress_eos)
     if a.json:
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "least this (default 0.9)")
     g.add_argument("--temperature", type=float, default=0.0)
     g.add_argument("--cfg", type=float, default=0.0, help="unsupervised classifier-free guidance scale w")
+    g.add_argument("--cache", choices=CACHE_MODES, default="off",
+                   help="block cache (BERT-style models): keep the finished blocks' keys and values (prefix), and "
+                        "the later positions' too (dual)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--top-k", type=int, default=10, help="how many predicted tokens per position the JSON keeps")
     g.add_argument("--json", action="store_true", help="print the trajectory as JSON")

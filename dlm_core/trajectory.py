@@ -27,6 +27,9 @@ class StepRecord:
     state: list[list[float]] | None = None  # Gaussian: continuous state z_s per position
     nearest: list[int] | None = None  # Gaussian: nearest unit of each position
     model_called: bool = True  # False when the last model output was reused
+    # block cache on (sampling/block_cache.py): the positions whose hidden states this step's pass computed
+    # ([] when the last output was reused); None: the cache was off (every pass computes every position)
+    recomputed: list[int] | None = None
 
 
 @dataclass
@@ -118,7 +121,8 @@ class Trajectory:
         for k, r in enumerate(self.records, start=1):
             if r.step != k:
                 raise ValueError(f"record {k} says it is step {r.step}")
-            if any(not isinstance(i, int) or not 0 <= i < n for i in (*r.committed, *r.changed, *r.remasked)):
+            if any(not isinstance(i, int) or not 0 <= i < n
+                   for i in (*r.committed, *r.changed, *r.remasked, *(r.recomputed or ()))):
                 raise ValueError(f"step {k} names positions outside the sequence")
             if r.nearest is not None and (len(r.nearest) != n or any(i not in known for i in r.nearest)):
                 raise ValueError(f"step {k} has nearest units that are not in the vocabulary")

@@ -156,9 +156,13 @@ def generate_real(page, timeout=300_000) -> dict:
 
 
 def test_keyboard_and_presenter_mode_on_real(app_url, browser):
-    page = open_and_wait(browser, app_url + "/real?real_gen_length=32&real_steps=16&real_block_length=32", REAL,
-                         height=1080, width=1920)
+    page = open_and_wait(browser, app_url + "/real?real_gen_length=32&real_steps=16&real_block_length=16"
+                         "&real_cache=dual", REAL, height=1080, width=1920)
     generate_real(page)
+    # the block cache (dual): each block's first step computes every position, its others the block's 16
+    marks = page.evaluate(f"() => {STAGE}.data.recomputed")
+    assert [m.count("1") for m in marks[1:]] == [len(marks[1])] + [16] * 7 + [len(marks[1])] + [16] * 7
+    assert "computed by this step's pass (block cache)" in page.evaluate(f"() => {STAGE}.root.textContent")
     check_keyboard_and_presenter(page, "real-presenter-1920.png")
     page.close()
 

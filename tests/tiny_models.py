@@ -25,15 +25,16 @@ def _wordlevel_tokenizer(specials: list[str], bert_style: bool, words=WORDS):
     return PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
 
 
-def make_bert(path: Path, seed: int = 0, max_positions: int = 64, words=WORDS, favour=()) -> Path:
-    """A 2-layer BERT; `favour`: words whose output bias is raised so that it writes them (e.g. HTML)."""
+def make_bert(path: Path, seed: int = 0, max_positions: int = 64, words=WORDS, favour=(), init_range=0.02) -> Path:
+    """A 2-layer BERT; `favour`: words whose output bias is raised so that it writes them (e.g. HTML);
+    a large `init_range` makes its predictions depend strongly on the context."""
     from transformers import BertConfig, BertForMaskedLM
 
     torch.manual_seed(seed)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = _wordlevel_tokenizer(specials, bert_style=True, words=words)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=max_positions)
+                     intermediate_size=64, max_position_embeddings=max_positions, initializer_range=init_range)
     model = BertForMaskedLM(cfg)
     with torch.no_grad():
         for w in favour:

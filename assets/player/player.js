@@ -7,6 +7,30 @@
 // region when a key or the scrubber changes it (never during Play); reduced motion: no autoplay.
 // Its helpers (keys, motion, marks) are in support.js, joined before it by exports_html.player_assets.
 
+// The block cache (data.recomputed, one '0'/'1' string per step): a small dark square in the top-right
+// corner of each cell whose position that step's forward pass computed; the other cells were read
+// from the keys and values kept from the block's first pass.
+function markRecomputed(g, d, p, y0) {
+  const s = Math.max(3, Math.min(7, Math.floor(Math.min(p.cellW, p.cellH) / 2)));
+  g.fillStyle = "#000000";
+  d.recomputed.forEach((mask, c) => {
+    if (!mask) return;
+    d.rows.forEach((pos, r) => {
+      if (mask[pos] === "1") g.fillRect(p.labelW + (c + 1) * p.cellW - s - 1, y0 + r * p.cellH + 1, s, s);
+    });
+  });
+}
+
+function recomputedChip() {
+  const chip = document.createElement("span");
+  chip.className = "chip";
+  chip.style.background = "#FFFFFF";
+  chip.style.color = "#000000";
+  chip.style.border = "1px solid #999999";
+  chip.textContent = "■ computed by this step's pass (block cache)";
+  return chip;
+}
+
 class Stage {
   constructor(component) {
     this.component = component;
@@ -100,6 +124,7 @@ class Stage {
       legend.append(chip);
     }
     if (this.lanes.some((l) => l.fixed.length)) legend.append(el("span", "chip fixed-chip", "prompt / pinned by the user"));
+    if (d.recomputed) legend.append(recomputedChip());
     const bar = el("div", "transport");
     const btn = (label, title, fn, cls) => {
       const b = el("button", cls || "", label);
@@ -245,6 +270,7 @@ class Stage {
         if (r < 0) continue;
         g.beginPath(); g.moveTo(this.labelW, y0 + r * this.cellH); g.lineTo(w, y0 + r * this.cellH); g.stroke();
       }
+      if (l === 0 && d.recomputed) markRecomputed(g, d, this, y0);
       if (l > 0) {  // where the branch parts from its parent: after column `from`
         const x = this.labelW + (lane.from + 1) * this.cellW;
         g.lineWidth = big ? 5 : 4; g.setLineDash([]);

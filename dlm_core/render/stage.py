@@ -27,15 +27,38 @@ def _piece_style(texts: list[str]) -> str:
     return "bpe" if any(t[:1] in ("Ġ", "▁") for t in texts) else "wordpiece"
 
 
-def running_text_pieces(texts: list[str]) -> list[str]:
-    """Each token's text as it reads in running text (with its leading space), for real models."""
-    style = _piece_style(texts)
+ATTACHED = frozenset(".,;:!?)]}'’%")  # WordPiece punctuation that reads without a space before it
+# what follows an apostrophe in an uncased WordPiece text ("i ' ll", "wife ' s"): read joined ("i'll", "wife's")
+CONTRACTIONS = frozenset({"s", "ll", "t", "d", "re", "ve", "m", "st"})
+
+
+def running_text_pieces(texts: list[str], special: set[str] = frozenset()) -> list[str]:
+    """Each token's text as it reads in running text (with its leading space), for real models:
+    WordPiece's ## pieces and punctuation join the word before them; the texts in `special`
+    ([CLS], [SEP], padding) are not words of the sentence and read as nothing."""
+    style = _piece_style([t for t in texts if t not in special])
     out = []
     for t in texts:
-        if style == "bpe":
+        if t in special:
+            out.append("")
+        elif style == "bpe":
             out.append(" " + t[1:] if t[:1] in ("Ġ", "▁") else t)
+        elif t.startswith("##"):
+            out.append(t[2:])
         else:
-            out.append(t[2:] if t.startswith("##") else " " + t)
+            out.append(t if t in CONTRACTIONS or t and all(ch in ATTACHED for ch in t) else " " + t)
+    return out
+
+
+def recomputed_masks(traj: Trajectory) -> list[str] | None:
+    """Per step (0: the start), '1' for each position whose hidden state the step's pass computed and '0'
+    elsewhere, when the block cache recorded it (sampling/block_cache.py); None when it did not."""
+    if not any(r.recomputed is not None for r in traj.records):
+        return None
+    out = [""]
+    for r in traj.records:
+        done = set(r.recomputed or ())
+        out.append("".join("1" if i in done else "0" for i in range(traj.length)))
     return out
 
 
@@ -139,8 +162,9 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
     labels = dict(texts)  # the raw token, for row labels and hovers
     for lane, b in zip(lanes, branches or []):
         lane["alt"] = step_texts(lane["tokens"], cell_states(b), labels_of, b.mask_id, step_name, shown, labels=labels)
-    if real:  # running text: each token's piece as it reads, [MASK] as a box
-        pieces = running_text_pieces([texts[str(i)] for i in used])
+    if real:  # running text: each token's piece as it reads, [MASK] as a box, [CLS] / [SEP] as nothing
+        special = {texts[str(i)] for i in used if i in set(traj.settings.get("special_ids", ()))}
+        pieces = running_text_pieces([texts[str(i)] for i in used], special)
         texts = {str(i): (MASK_GLYPH if i == traj.mask_id else p) for i, p in zip(used, pieces, strict=True)}
     seen = {s for row in states for s in row} | {STATE_KEYS[int(c)] for lane in lanes for row in lane["states"]
                                                   for c in row}
@@ -169,6 +193,7 @@ def stage_data(traj: Trajectory, title: str = "", start: int | None = None, inte
         "row_final": [int(final[i]) for i in range(traj.length)],
         "blocks": blocks,
         "commits": _commits(traj),
+        "recomputed": recomputed_masks(traj),  # the block cache's recomputed positions per step, or None
         "lanes": lanes,
         "lane_label": (f"Original · {describe(traj)}" if traj.branch else "Original") if lanes else "",
         "picked": picked,

@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 import torch
 
 from dlm_core import schedules
+from dlm_core.sampling.block_cache import CACHE_MODES, BlockCache
 from dlm_core.sampling.masked_prediction import Prediction, topk_rows
+from dlm_core.sampling.options import option
 from dlm_core.sampling.sampler import Sampler, SamplerConfig, StepOutput, positions
 
 NEG_INF = float("-inf")
@@ -83,6 +85,11 @@ class MaskedSamplerConfig(SamplerConfig):
     remask_eta: float = 0.0  # ReMDM "cap" remasking for the ancestral strategy (0: plain MDLM)
     # threshold strategy: commit every position whose confidence is at least this (> 1: one per step)
     threshold: float = 0.9
+    cache: str = option(
+        "off", label="Block cache", choices=CACHE_MODES, when=("strategy", BLOCKWISE),
+        help="Keep the keys and values of the prompt and finished blocks from each block's first pass; recompute "
+             "the current block and what follows (prefix) or the current block only (dual) (Fast-dLLM). Exact for "
+             "block-causal models, an approximation for bidirectional ones such as BERT.")
 
     strategies = ALL_STRATEGIES
 
@@ -99,6 +106,11 @@ class MaskedSamplerConfig(SamplerConfig):
             raise ValueError(f"the confidence threshold must be a number >= 0, not {self.threshold!r}")
         self.threshold = float(self.threshold)
         self.suppress_ids = tuple(self.suppress_ids)
+        if self.cache not in CACHE_MODES:
+            raise ValueError(f"unknown block cache {self.cache!r}; one of: {', '.join(CACHE_MODES)}")
+        if self.cache != "off" and self.cfg_scale:
+            raise ValueError("the block cache does not combine with guidance (its unconditional pass would need a "
+                             "cache of its own): turn one of them off")
 
 
 def spread_counts(n: int, steps: int) -> list[int]:
@@ -134,11 +146,15 @@ class MaskedStepOutput(StepOutput):
 
     committed: torch.Tensor | None = None  # (B, N) bool: revealed at this step
     remasked: torch.Tensor | None = None  # (B, N) bool: masked again at this step (ReMDM)
+    recomputed: tuple[int, int] | None = None  # block cache on: the span [lo, hi) this step's pass computed
     # (b, k) -> (ids, probs) of sequence b's top k, (N, k) (b None: the whole batch, (B, N, k))
     predicted: Callable | None = field(default=None, repr=False, compare=False)
 
     def extras(self, b: int) -> dict:
-        return {"committed": positions(self.committed[b]), "remasked": positions(self.remasked[b])}
+        out = {"committed": positions(self.committed[b]), "remasked": positions(self.remasked[b])}
+        if self.recomputed is not None:
+            out["recomputed"] = list(range(*self.recomputed))
+        return out
 
     def topk_lists(self, b: int, top_k: int | None = None) -> tuple[list, list]:
         if self.__dict__.get("topk_ids") is None and self.predicted is not None:
@@ -208,6 +224,9 @@ class MaskedSampler(Sampler):
         self._predictions: Prediction | None = None
         self.model_calls = 0
         self.reused = 0
+        self.positions_computed = 0  # over all passes: positions whose hidden states were computed
+        self.cache = BlockCache.of(model, config.cache, gen_start, self.block_length)  # None when off
+        self._span: tuple[int, int] | None = None
 
     @property
     def done(self) -> bool:
@@ -228,13 +247,21 @@ class MaskedSampler(Sampler):
         if (cfg.reuse_output and not getattr(self.model, "takes_time", False) and self._last_x is not None
                 and torch.equal(self._last_x, self.x)):
             self.reused += 1
+            self._span = (0, 0)
             return self._last_logits, False
-        c = self.model(self.x).float()
+        if self.cache is not None:  # the block cache: a full pass at a block's first step, else part of it
+            c, self._span = self.cache.logits(self.x, self._current_block(), self._last_logits)
+            c = c.float()
+            self.positions_computed += self._span[1] - self._span[0]
+        else:
+            c = self.model(self.x).float()
+            self.positions_computed += self.x.shape[1]
         if cfg.cfg_scale and self.fixed.any():
             # unsupervised CFG: the unconditional pass masks the prompt / pinned positions
             u = self.model(torch.where(self.fixed, torch.full_like(self.x, self.mask_id), self.x)).float()
             c = u + (cfg.cfg_scale + 1.0) * (c - u)  # u + (w + 1)(c - u)
             self.model_calls += 1
+            self.positions_computed += self.x.shape[1]
         self.model_calls += 1
         c[..., self.mask_id] = NEG_INF  # SUBS: never predict [MASK]
         for i in cfg.suppress_ids:
@@ -244,6 +271,16 @@ class MaskedSampler(Sampler):
             self._predictions.release()
         self._predictions = None
         return c, True
+
+    def _current_block(self) -> int:
+        """The block the next step fills: by the step count (fixed count), the leftmost block with a mask
+        (threshold, over the batch), or 0 (ancestral: one block)."""
+        if self.by_threshold:
+            masked = self.x == self.mask_id
+            return min(int(torch.where(masked, self._block_of, self.n_blocks).min()), self.n_blocks - 1)
+        if self.config.strategy == "ancestral":
+            return 0
+        return self.k // self.steps_per_block
 
     def _top_k(self, pred: Prediction, b: int | None, top_k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, probabilities) of the top k predictions of sequence b (N, k), or of the whole batch
@@ -341,6 +378,7 @@ class MaskedSampler(Sampler):
         out = MaskedStepOutput(
             step=self.k, t=t, s=s, x=self.x.cpu(), topk_ids=None, topk_probs=None,
             confidence=conf.cpu(), model_called=called, committed=commit.cpu(), remasked=remask.cpu(),
+            recomputed=self._span if self.cache is not None else None,
             predicted=lambda b, top_k: self._top_k(pred, b, top_k),
         )
         if shape[0] == 1:  # a single sequence: its record's top k is made now, and the prediction let go

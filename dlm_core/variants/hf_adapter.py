@@ -11,6 +11,7 @@ runs Python code that ships with the checkpoint.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from dlm_core import ASSETS
 from dlm_core.sampling.masked_sampler import MaskedSampler, MaskedSamplerConfig
 from dlm_core.sampling.sampler import run_trajectory
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import hf_cache
 
 EMBEDDED = ASSETS / "embedded-model"
 EMBEDDED_NAME = "embedded (Shakespeare, MiniLM warm start)"
@@ -153,10 +155,19 @@ class HFMaskedLM:
         # Dream predicts token i + 1 at position i (it was adapted from an autoregressive model)
         self.shift_logits = getattr(cfg, "model_type", "") == "Dream"
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+        # a block-causal attention layout (hf_cache.block_ids; BD3-LM style) instead of the model's own
+        # bidirectional one: the block cache is then exact (tests/test_block_cache.py)
+        self.block_causal: torch.Tensor | None = None
+
+    def kv_runner(self) -> hf_cache.BertKV | None:
+        """Keys and values of one run, for the block cache (None: this model cannot keep them)."""
+        return hf_cache.BertKV(self.model, self.block_causal) if hf_cache.supports(self.model) else None
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
+        if self.block_causal is not None:
+            return hf_cache.BertKV(self.model, self.block_causal).forward(x, 0, x.shape[1], store=False)
         out = self.model(input_ids=x, attention_mask=torch.ones_like(x))
         logits = out.logits if hasattr(out, "logits") else out[0]
         if self.shift_logits:
@@ -296,10 +307,16 @@ def build_canvas(lm: HFMaskedLM, prompt: str | None, gen_length: int, use_chat_t
     return Canvas(ids=ids, gen_start=len(head), gen_length=gen_length)
 
 
+def sentence_ids(lm: HFMaskedLM) -> set[int]:
+    """The special ids that are not words of the sentence ([CLS], [SEP], padding; not [MASK] or [UNK])."""
+    return lm.special_ids() - {lm.mask_id, lm.tokenizer.unk_token_id}
+
+
 def step_text(lm: HFMaskedLM, tokens: list[int], gen_start: int, gen_length: int) -> str:
-    """The generated part of a step decoded, masks shown as ▢."""
-    return lm.decode(tokens[gen_start: gen_start + gen_length],
-                     skip_special=False).replace(lm.tokenizer.mask_token or "[MASK]", "▢")
+    """The generated part of a step decoded as the sentence reads (no [CLS] / [SEP]), masks shown as ▢."""
+    hidden = sentence_ids(lm)
+    kept = [i for i in tokens[gen_start: gen_start + gen_length] if i not in hidden]
+    return lm.decode(kept, skip_special=False).replace(lm.tokenizer.mask_token or "[MASK]", "▢")
 
 
 def vocab_of(lm: HFMaskedLM, traj: Trajectory) -> dict[str, str]:
@@ -331,11 +348,14 @@ def generate(
             on_step(rec, sampler, texts[-1])
 
     sampler = MaskedSampler(lm, config, canvas.ids, gen_start=canvas.gen_start, gen_length=canvas.gen_length)
+    t0 = time.perf_counter()
     traj = run_trajectory(sampler, "real", {}, on_step=_on_step)
+    traj.settings["seconds"] = round(time.perf_counter() - t0, 3)  # the generation's own time, for the counters
     traj.vocab = vocab_of(lm, traj)
     traj.text_per_step = texts
     traj.settings.update(model=lm.name, prompt=prompt or "", gen_length=gen_length, gen_start=canvas.gen_start,
-                         chat_template=bool(use_chat_template and lm.has_chat_template and prompt))
+                         chat_template=bool(use_chat_template and lm.has_chat_template and prompt),
+                         special_ids=sorted(sentence_ids(lm)))  # shown greyed in the grid, not in the sentence
     return traj
 
 

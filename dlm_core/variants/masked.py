@@ -263,6 +263,7 @@ class ToyMaskedConfig(MaskedSamplerConfig):
         help="Threshold only: each step commits every masked unit whose confidence (the probability of its drawn "
              "unit) is at least this, and always the most confident one; the last of the T steps commits what "
              "is left (Wu et al. 2025, Fast-dLLM).")
+    cache: str = "off"  # the block cache needs a model that keeps keys and values (real BERT-style models): no control
 
 
 def canvas(pinned: dict[int, int] | None = None, batch: int = 1) -> torch.Tensor:

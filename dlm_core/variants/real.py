@@ -11,7 +11,7 @@ of each step (hf_adapter.generate).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
@@ -23,6 +23,7 @@ from dlm_core.variants.base import Variant
 
 GENERATE_STEPS = 64  # `generate`'s steps when none are asked for (a fixed-count strategy)
 FIXED_COUNT = tuple(s for s in BLOCKWISE if s != THRESHOLD)  # the strategies that take exactly `steps` steps
+_CACHE_OPTION = next(f.metadata["option"] for f in fields(MaskedSamplerConfig) if f.name == "cache")
 
 
 def steps_for(strategy: str, steps: int | None, gen_length: int) -> int:
@@ -62,6 +63,7 @@ class RealSamplerConfig(MaskedSamplerConfig):
         0.0, label="Guidance scale w (unsupervised CFG)", lo=0.0, hi=3.0, step=0.25, url="real_cfg",
         help="Classifier-free guidance without a second model: the unconditional pass masks the prompt, and the "
              "logits used are u + (w + 1)(c − u) (Nie et al. 2024).")
+    cache: str = field(default="off", metadata={"option": replace(_CACHE_OPTION, url="real_cache")})
     threshold: float = option(
         0.9, label="Confidence threshold", lo=0.05, hi=1.0, step=0.05, url="real_threshold",
         when=("strategy", (THRESHOLD,)),
@@ -114,6 +116,7 @@ class RealVariant(Variant):
         """A branch's vocabulary (the tokens it wrote too) and the decoded text of each of its steps."""
         k = branch.branch["from_step"]
         start, length = parent.gen_start, self._gen_length(parent)
+        branch.settings.pop("seconds", None)  # the original's time, not this branch's
         branch.vocab = {**parent.vocab, **hf_adapter.vocab_of(model, branch)}
         branch.text_per_step = list((parent.text_per_step or [])[:k]) + [
             hf_adapter.step_text(model, r.tokens, start, length) for r in branch.records[k:]]

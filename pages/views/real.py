@@ -11,6 +11,7 @@ from dlm_core.classroom.glossary import terms_in
 from dlm_core.render import svg_figures
 from dlm_core.render.safe_html import Markup, html_of, join
 from dlm_core.render.stage import stage_data, waiting_stage_data
+from dlm_core.sampling.block_cache import cache_note
 from dlm_core.serving import jobs
 from dlm_core.studies import threshold_decoding
 from dlm_core.variants import hf_adapter
@@ -254,6 +255,7 @@ k = stage(data, key="real_stage")
 st.caption("What to notice: masked tokens (▢) turn into words a few at a time and never change once written; "
            "when there are several blocks (dashed lines in the grid), they fill from left to right.")
 st.caption(threshold_decoding.passes_note(traj, unit="token"))
+st.caption(cache_note(traj))
 s.real_step = k
 j = run_picker("real", runs)
 edit_panel("real", runs, j, k, list(range(traj.gen_start, gen_end)), unit_choices=likely_tokens,
