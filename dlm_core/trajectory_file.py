@@ -48,6 +48,7 @@ class _Record(_Strict):
     state: list[list[float]] | None = None
     nearest: list[int] | None = None
     model_called: bool = True
+    recomputed: list[int] | None = None
 
 
 class _Trajectory(_Strict):
@@ -145,6 +146,8 @@ def check_optional(traj: Trajectory) -> None:
                 raise ValueError(f"step {r.step} predicts ids that are not in the vocabulary")
             if not all(math.isfinite(p) and 0.0 <= p <= 1.0 + 1e-6 for p in probs):
                 raise ValueError(f"step {r.step} has probabilities outside [0, 1]")
+        if r.recomputed is not None and not all(0 <= i < n for i in r.recomputed):
+            raise ValueError(f"step {r.step} names recomputed positions outside the sequence")
         if r.state is not None:
             dims = {len(row) for row in r.state}
             if len(r.state) != n or len(dims) != 1 or not 0 < dims.pop() <= 256 or not all(
