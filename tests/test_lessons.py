@@ -72,7 +72,7 @@ def test_every_step_of_every_lesson_renders(lesson):
         at = open_lesson(lesson, step)
         assert any(f"step {step} of" in h.value for h in at.subheader)
         kind = LESSONS[lesson - 1].steps[step - 1].view.kind
-        if kind in ("autoregressive", "reverse", "forward"):
+        if kind in ("left-to-right", "reverse", "forward"):
             assert len(at.get("bidi_component")) == 1  # the stage, set up for this step
 
 

@@ -21,7 +21,7 @@ def test_walk_through_every_lesson(app_url, browser):
             text = page_text(page)
             assert "Traceback" not in text and page.locator("[data-testid=stException]").count() == 0
             assert step.text.split(".")[0] in text  # the step's own words
-            if step.view.kind in ("autoregressive", "reverse", "forward"):
+            if step.view.kind in ("left-to-right", "reverse", "forward"):
                 s = wait_stage(page)
                 assert s["T"] >= 1
             if step.question:

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dlm_core.classroom.questions import SEED
-from dlm_core.toy_language import MASK, MASK_ID, UNITS, encode
-from dlm_core.trajectory import StepRecord, Trajectory
+from dlm_core.toy_language import UNITS, encode
+from dlm_core.trajectory import Trajectory
 
 SENTENCE = "dog s are our friend s"
 
 
 @dataclass(frozen=True)
 class View:
-    kind: str  # autoregressive | reverse | forward | validity | strategies | train | compare
+    kind: str  # left-to-right | reverse | forward | validity | strategies | train | compare
     args: dict = field(default_factory=dict)
 
 
@@ -37,15 +37,28 @@ class Lesson:
     steps: tuple[Step, ...]
 
 
-def autoregressive_trajectory(sentence: str = SENTENCE) -> Trajectory:
-    """An autoregressive model writing `sentence`: one unit per step, left to right."""
-    x = list(encode(sentence))
-    traj = Trajectory(variant="autoregressive", vocab=[*UNITS, MASK], mask_id=MASK_ID, initial=[MASK_ID] * len(x),
-                      settings={"strategy": "left-to-right"})
-    for k in range(1, len(x) + 1):
-        traj.records.append(StepRecord(step=k, t=1 - (k - 1) / len(x), s=1 - k / len(x),
-                                       tokens=x[:k] + [MASK_ID] * (len(x) - k), committed=[k - 1]))
-    return traj
+def autoregressive_trajectory(model, sentence: str = SENTENCE) -> Trajectory:
+    """The trained autoregressive twin writing `sentence`: one unit per step, left to right, each record with the
+    model's prediction given the units before it (teacher forcing)."""
+    from dlm_core.variants.autoregressive import teacher_forced_trajectory
+
+    return teacher_forced_trajectory(model, encode(sentence))
+
+
+def autoregressive_probabilities(traj: Trajectory) -> list[tuple[str, float, float]]:
+    """(unit, the model's probability of it given the units before it, the language's exact one), per step of a
+    teacher-forced trajectory."""
+    import torch
+
+    from dlm_core.variants.autoregressive import prefix_conditionals
+
+    x = traj.final
+    exact = prefix_conditionals(torch.as_tensor([x]))[0]
+    out = []
+    for k, rec in enumerate(traj.records):
+        model_p = dict(zip(rec.topk_ids[k], rec.topk_probs[k])).get(x[k], 0.0)
+        out.append((UNITS[x[k]], float(model_p), float(exact[k, x[k]])))
+    return out
 
 
 def reverse(variant: str, steps: int, seed: int = SEED, **options) -> View:
@@ -55,8 +68,9 @@ def reverse(variant: str, steps: int, seed: int = SEED, **options) -> View:
 LESSONS: tuple[Lesson, ...] = (
     Lesson("Left to right, or all at once", (
         Step("An autoregressive model writes one token after another, left to right, each one conditioned on all "
-             "before it. The toy language is small enough to know every such conditional exactly.",
-             View("autoregressive", {"sentence": SENTENCE}),
+             "before it. Here a trained one (the masked model's network with a causal mask) writes a sentence; "
+             "under the stage, its probability of each unit beside the language's exact one.",
+             View("left-to-right", {"sentence": SENTENCE}),
              "Press play and watch the sentence grow from the left.", "ar-next"),
         Step("A diffusion language model starts from a canvas of [MASK] tokens and fills positions in any order, "
              "several per step if it likes. Here a masked model writes a sentence in six steps.",

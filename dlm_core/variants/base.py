@@ -44,7 +44,9 @@ class PageText:
 
 class Variant(ABC):
     name: str
+    family: str = "diffusion"  # "diffusion", or "autoregressive" for the baseline that writes left to right
     default_steps: int  # what a page starts with
+    min_steps: int = 1  # the fewest steps its sampler can write a sentence in (autoregressive: one per unit)
     config_class: type[SamplerConfig]
     sampler_class: type[Sampler]  # built as sampler_class(model, config, x_init=..., batch=...)
     mask_id: int | None = None  # the absorbing state, if the variant has one

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from dlm_core.variants import gaussian, masked, uniform
+from dlm_core.variants import autoregressive, gaussian, masked, uniform
 from dlm_core.variants.base import Variant
 
 VARIANTS: dict[str, Variant] = {
     "masked": masked.VARIANT,
     "uniform": uniform.VARIANT,
     "gaussian": gaussian.VARIANT,
+    "autoregressive": autoregressive.VARIANT,  # the baseline: the masked network with a causal mask
 }
 
 

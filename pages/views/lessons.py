@@ -5,7 +5,13 @@ Lesson and step live in the URL (?lesson=3&step=2); PageUp / PageDown move betwe
 import streamlit as st
 
 from dlm_core.classroom.glossary import terms_in
-from dlm_core.classroom.lessons import LESSONS, autoregressive_trajectory, exact_validity_curve, strategy_table
+from dlm_core.classroom.lessons import (
+    LESSONS,
+    autoregressive_probabilities,
+    autoregressive_trajectory,
+    exact_validity_curve,
+    strategy_table,
+)
 from dlm_core.classroom.questions import QUESTIONS, SEED
 from dlm_core.render import plotly_figures
 from dlm_core.render.stage import stage_data
@@ -68,10 +74,10 @@ st.markdown(step.text)
 
 # ------------------------------------------------------------------------- the live view
 view = step.view
-if view.kind in ("autoregressive", "reverse", "forward"):
+if view.kind in ("left-to-right", "reverse", "forward"):
     words, states, name = None, None, "step"
-    if view.kind == "autoregressive":
-        traj = autoregressive_trajectory(view.args["sentence"])
+    if view.kind == "left-to-right":
+        traj = autoregressive_trajectory(shipped_model("autoregressive"), view.args["sentence"])
         title = "autoregressive: one unit per step, left to right"
     elif view.kind == "reverse":
         a = view.args
@@ -89,6 +95,10 @@ if view.kind in ("autoregressive", "reverse", "forward"):
     stage(data, key=f"lesson-{s.lesson}-{s.step}")
     st.caption("What to notice: the colours say what each step did — grey still noise, orange changed at this "
                "step, blue kept. Press play, or scrub.")
+    if view.kind == "left-to-right":  # the trained twin's predictions beside the language's exact conditionals
+        st.caption("The trained model's probability of each unit given the units before it (the language's exact "
+                   "one in brackets): " + ", ".join(f"{u} {p:.3f} ({e:.3f})"
+                                                     for u, p, e in autoregressive_probabilities(traj)) + ".")
 elif view.kind == "validity":
     v = exact_validities()
     st.bar_chart({"exact valid mass": {str(T): p for T, p in v.items()}}, x_label="steps T", y_label="valid")
