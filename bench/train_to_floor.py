@@ -1,6 +1,6 @@
 """Toy training to the entropy floor: each variant trained from scratch with the shipped recipe, timed.
 
-    PYTHONPATH=. .venv/bin/python bench/train_to_floor.py [--variants masked uniform gaussian autoregressive] [--checks 10]
+    PYTHONPATH=. .venv/bin/python bench/train_to_floor.py [--variants masked autoregressive] [--checks 10]
 
 For each variant: `training.train(training.default_config(variant))` on one thread (the recipe
 `python -m dlm_core train` uses, with the shipped seed). At `--checks` evenly spaced steps a
@@ -34,7 +34,7 @@ from dlm_core.variants.registry import get
 
 TARGETS = {"masked": 1.003, "uniform": 1.010, "gaussian": 1.020, "autoregressive": 1.010}  # NELBO (AR: NLL) / H
 TARGET_S = 20.0  # training wall time, one thread
-CHECK_NT = {"masked": 0, "uniform": 200, "gaussian": 1000, "autoregressive": 0}  # Monte-Carlo times per sentence at the checks
+CHECK_NT = {"masked": 0, "uniform": 200, "gaussian": 1000, "autoregressive": 0}  # Monte-Carlo times per sentence
 
 
 class Checks:

@@ -41,8 +41,14 @@ def load_toy(variant: str, checkpoint: str | None):
     return model, meta
 
 
+LAB_FLAGS = ("weighting", "time_input", "task", "train_size", "targets", "schedule")  # the training lab's choices
+
+
 def cmd_train(a) -> int:
-    cfg = training.default_config(a.variant, seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr)
+    lab = {k: getattr(a, k) for k in LAB_FLAGS if getattr(a, k) not in (None, False)}
+    cfg = training.default_config(a.variant, seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr, **lab)
+    if a.out is None and training.lab_choices(cfg):  # the shipped checkpoints hold the recipes, not lab runs
+        raise ValueError("a training with a lab choice needs --out DIR (the shipped checkpoint keeps its recipe)")
     t0 = time.perf_counter()
     result = training.train(cfg, progress=True)
     print("evaluating ...", file=sys.stderr)
@@ -51,20 +57,22 @@ def cmd_train(a) -> int:
     metrics = get(a.variant).evaluate(result.model, EvalSettings.quick(n_t=EvalSettings.n_t)).to_dict()
     out = training.save_checkpoint(result, a.out or training.default_checkpoint(a.variant), metrics)
     wall = time.perf_counter() - t0
-    print(
-        json.dumps(
-            {
-                "checkpoint": str(out),
-                "train_wall_time_s": round(result.wall_time_s, 2),
-                "train_cpu_time_s": round(result.cpu_time_s, 2),
-                "total_wall_time_s": round(wall, 2),
-                "nelbo_bits_per_unit": metrics["nelbo_bits_per_unit"],
-                "nelbo_stderr_bits": metrics["nelbo_stderr_bits"],
-                "entropy_bits_per_unit": metrics["entropy_bits_per_unit"],
-                "nelbo_over_entropy": metrics["nelbo_over_entropy"],
-            }
-        )
-    )
+    report = {
+        "checkpoint": str(out),
+        "train_wall_time_s": round(result.wall_time_s, 2),
+        "train_cpu_time_s": round(result.cpu_time_s, 2),
+        "total_wall_time_s": round(wall, 2),
+        "nelbo_bits_per_unit": metrics["nelbo_bits_per_unit"],
+        "nelbo_stderr_bits": metrics["nelbo_stderr_bits"],
+        "entropy_bits_per_unit": metrics["entropy_bits_per_unit"],
+        "nelbo_over_entropy": metrics["nelbo_over_entropy"],
+    }
+    if training.lab_choices(cfg):  # what the Training lab page shows of a run (its bound against its floor)
+        from dlm_core.studies import training_lab
+
+        report["lab"] = {"choices": training.lab_choices(cfg),
+                         **training_lab.final_metrics(cfg, result.model, result.losses)}
+    print(json.dumps(report))
     return 0
 
 
@@ -208,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="checkpoint directory (default: the shipped one in assets/)")
+    lab = t.add_argument_group("the training lab's choices (docs/maths.md section 10; default: the recipe)")
+    lab.add_argument("--weighting", choices=training.WEIGHTINGS,
+                     help="masked: k (exactly k masks, weight L/k), elbo (t drawn, weight 1/t for linear), "
+                          "unweighted (not a bound), bert (15 %% masked, not a bound)")
+    lab.add_argument("--time-input", action="store_true", help="masked: give the denoiser the noise level")
+    lab.add_argument("--schedule", choices=SCHEDULES, help="alpha_t of the drawn t (elbo, unweighted; uniform)")
+    lab.add_argument("--task", choices=training.TASKS, help="instruction: never mask the subject (the prompt)")
+    lab.add_argument("--train-size", type=int, metavar="U",
+                     help="epochs over a fixed set of U sentences drawn from p (default: fresh sentences)")
+    lab.add_argument("--targets", choices=("exact", "sampled"),
+                     help="the loss's targets: the language's posterior (exact) or the drawn sentence (sampled)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="print samples, one per line")

@@ -26,7 +26,7 @@ SEQUENTIAL = "Viridis"  # the one scale for confidence and probability
 
 # Series: Tol's muted indigo, green, purple, wine, olive, teal; every one >= 3:1 against white.
 SERIES = ("#332288", "#117733", "#AA4499", "#882255", "#999933", "#44AA99")
-VARIANT_COLORS = {"masked": SERIES[0], "uniform": SERIES[1], "gaussian": SERIES[2]}
+VARIANT_COLORS = {"masked": SERIES[0], "uniform": SERIES[1], "gaussian": SERIES[2], "autoregressive": SERIES[4]}
 NEUTRAL = "#555555"  # a series with no colour of its own; reference lines use black
 
 

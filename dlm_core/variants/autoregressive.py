@@ -37,6 +37,7 @@ from dlm_core.sampling.sampler import (
 )
 from dlm_core.toy_language import MASK, MASK_ID, UNITS, L, V, support_arrays
 from dlm_core.trajectory import Trajectory
+from dlm_core.variants import masked_objectives
 from dlm_core.variants.base import PageText, Variant
 from dlm_core.variants.denoiser import Denoiser, DenoiserConfig
 from dlm_core.variants.evaluate import BITS, EvalSettings, kl_bits
@@ -235,6 +236,32 @@ class AutoregressiveVariant(Variant):
         t = torch.as_tensor(t, dtype=torch.float64).reshape(-1, 1)
         hide = torch.arange(x0.shape[1])[None] >= torch.floor((1 - t) * x0.shape[1] + 1e-9)
         return torch.where(hide, torch.full_like(x0, MASK_ID), x0)
+
+    def objective(self, cfg):
+        """Its NLL, or for the instruction task the NLL of the response given the subject (the prompt's units
+        carry no loss). The weighting and the time input are the masked loss's choices."""
+        if getattr(cfg, "task", "pretrain") == "pretrain":
+            return super().objective(cfg)
+        if getattr(cfg, "weighting", "k") != "k" or getattr(cfg, "time_input", False):
+            raise ValueError("the autoregressive variant has no loss weighting or time input choice")
+
+        def fn(model, x0, generator=None):
+            logp = F.log_softmax(model(shift_right(x0)), -1).gather(-1, x0[..., None])[..., 0]
+            response = masked_objectives.maskable(x0, "instruction")
+            return -(logp * response).sum(-1).mean()
+
+        return fn
+
+    def training_bound(self, model, cfg) -> float:
+        """The exact NLL, bits per unit; for the instruction task, of the response given the subject."""
+        if getattr(cfg, "task", "pretrain") == "pretrain":
+            return self.bound(model, EvalSettings())[0]
+        sa = support_arrays()
+        x = torch.as_tensor(sa.x)
+        with torch.no_grad():
+            logp = F.log_softmax(model(shift_right(x)).double(), -1).gather(-1, x[..., None])[..., 0]
+        nll = -(logp * masked_objectives.maskable(x, "instruction")).sum(-1).numpy()
+        return float(np.sum(sa.p * nll)) / BITS
 
     def bound(self, model, settings: EvalSettings) -> tuple[float, float, dict]:
         """The exact NLL over the 216 sentences (an autoregressive likelihood needs no bound), and the

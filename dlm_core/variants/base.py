@@ -72,6 +72,23 @@ class Variant(ABC):
     def loss(model, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
         """The training loss of a batch, nats per sentence (a variant sets its module's function)."""
 
+    def objective(self, cfg) -> Callable:
+        """The training loss of a recipe (training.TrainConfig) as `fn(model, x0, generator)`: the variant's `loss`
+        with the recipe's schedule and targets. A lab choice that changes the loss (docs/maths.md section 10) is
+        the masked (and, for the task, the autoregressive) variant's; any other refuses it clearly."""
+        choices = {"weighting": "k", "time_input": False, "task": "pretrain"}
+        taken = [name for name, default in choices.items() if getattr(cfg, name, default) != default]
+        if taken:
+            raise ValueError(f"the {self.name} variant has no {' / '.join(taken)} choice (the lab varies the masked "
+                             "variant's loss)")
+        extra = {} if cfg.targets == "exact" else {"targets": cfg.targets}  # a variant's loss may not take targets
+        return lambda model, x0, generator: self.loss(model, x0, cfg.schedule, generator, **extra)
+
+    def training_bound(self, model, cfg) -> float:
+        """What a training's live curve measures (bits per unit): the bound, with a small Monte-Carlo setting where
+        it is not exact. A variant with lab choices measures the bound of what the recipe trained for."""
+        return self.nelbo(model, EvalSettings(n_t=32))[0]
+
     # ------------------------------------------------------------------------- sampling
 
     def make_sampler(self, model, config: SamplerConfig, x_init=None, batch: int = 1) -> Sampler:
