@@ -171,14 +171,10 @@ def cmd_infill(a) -> int:
 def cmd_order_study(a) -> int:
     """The unmasking-order study (dlm_core/order_study.py): what is committed first, toy and real model."""
     import shlex
-    from pathlib import Path
 
     from dlm_core.studies import order_measures, order_study
 
-    out = Path(a.out) if a.out else None
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):  # fail before minutes of work
-        raise ValueError(f"cannot write {a.out}: " + ("it is a folder" if out.is_dir() else
-                                                     f"there is no folder {out.parent}"))
+    out = _out_path(a.out)  # fail before minutes of work
     argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--model", a.model] if a.model else []) + (
         ["--out", a.out] if a.out else [])
     command = shlex.join(["python", "-m", "dlm_core", "order-study", *argv])
@@ -201,6 +197,55 @@ def cmd_order_study(a) -> int:
             raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
         print(f"wrote {a.out}", file=sys.stderr)
     print(json.dumps(results) if a.json else order_study.summary_text(results))
+    return 0
+
+
+def _out_path(out: str | None):
+    """The --out file, checked before minutes of work (a clear error for a folder or a missing one)."""
+    from pathlib import Path
+
+    path = Path(out) if out else None
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise ValueError(f"cannot write {out}: " + ("it is a folder" if path.is_dir() else
+                                                   f"there is no folder {path.parent}"))
+    return path
+
+
+def cmd_data_study(a) -> int:
+    """The data-constrained study (dlm_core/studies/data_study.py): AR against masked diffusion on U sentences."""
+    import shlex
+
+    from dlm_core.studies import data_study
+
+    out = _out_path(a.out)
+    argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--out", a.out] if a.out else [])
+    settings = data_study.DataStudySettings.quick() if a.quick else data_study.DataStudySettings()
+
+    def progress(frac, text):
+        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
+
+    results = data_study.compute(settings, progress, shlex.join(["python", "-m", "dlm_core", "data-study", *argv]))
+    if out is not None:
+        try:
+            out.write_text(json.dumps(results, indent=1) + "\n")
+        except OSError as e:
+            raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
+        print(f"wrote {a.out}", file=sys.stderr)
+    print(json.dumps(results) if a.json else "\n".join(results["findings"]))
+    return 0
+
+
+def cmd_language(a) -> int:
+    """The support size and the exact entropy of a toy language (the larger one: by enumeration and by the grammar)."""
+    from dlm_core import toy_language, toy_language_large
+
+    if a.large:
+        stats = toy_language_large.stats()
+    else:
+        stats = {"language": "toy (docs/toy-language.md)", "units": toy_language.V, "max_length": toy_language.L,
+                 "support_size": toy_language.support_size(), "entropy_bits_per_sentence": toy_language.entropy_bits(),
+                 "entropy_bits_per_unit": toy_language.entropy_bits_per_unit()}
+    print(json.dumps(stats) if a.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
     return 0
 
 
@@ -306,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--model", help="hub id or local path of the real masked LM (default: the embedded model)")
     o.add_argument("--out", help="also write the results to this file")
     o.set_defaults(func=cmd_order_study)
+
+    d = sub.add_parser("data-study", help="AR against masked diffusion on few sentences for many epochs")
+    d.add_argument("--json", action="store_true", help="one JSON object on stdout (else its two findings)")
+    d.add_argument("--quick", action="store_true", help="small models, three small U, four epochs: about a minute")
+    d.add_argument("--out", help="also write the results to this file")
+    d.set_defaults(func=cmd_data_study)
+
+    lg = sub.add_parser("language", help="the support size and exact entropy of a toy language")
+    lg.add_argument("--large", action="store_true", help="the larger toy language (docs/toy-language-large.md)")
+    lg.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    lg.set_defaults(func=cmd_language)
     return p
 
 

@@ -1,7 +1,5 @@
 """Train: watch a toy diffusion model learn the toy language, live."""
 
-from dataclasses import asdict
-
 import streamlit as st
 
 from dlm_core.render import plotly_figures
@@ -41,7 +39,7 @@ def _shipped_time(variant: str) -> str:
     try:
         meta = json.loads((training.default_checkpoint(variant) / "checkpoint.json").read_text())
         return f" ({meta['wall_time_s']:.0f} s on one core)" if meta["training"] == json.loads(
-            json.dumps(asdict(RECIPES[variant]))) else ""
+            json.dumps(RECIPES[variant].to_dict())) else ""
     except (OSError, ValueError, KeyError):
         return ""
 
