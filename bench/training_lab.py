@@ -65,7 +65,8 @@ def main() -> None:
         if shipped is None:
             print("data-constrained study: no shipped results (assets/data_study.json)")
             return
-        print(f"\ndata-constrained study (shipped, computed {shipped['computed_at']}): total {shipped['wall_time_s']:.0f} s")
+        print(f"\ndata-constrained study (shipped, computed {shipped['computed_at']}): "
+              f"total {shipped['wall_time_s']:.0f} s")
         for r in shipped["runs"]:
             print(f"  {r['family']:3} U = {r['unique_sentences']:5,}: {r['wall_time_s']:6.1f} s "
                   f"({r['steps'][-1]:,} steps, {len(r['epochs'])} measurements)")
