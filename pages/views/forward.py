@@ -24,9 +24,9 @@ from pages import (
 )
 
 LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
-WORDS = ["forward process", "noise", "t (noise level)", "variant", "masked (absorbing) diffusion",
-         "uniform diffusion", "Gaussian diffusion", "toy language", "token / unit", "[PAD]", "schedule α_t",
-         "seed", "z_t (noisy sequence)", "scrub"]
+WORDS = ["autoregressive model", "forward process", "noise", "t (noise level)", "variant",
+         "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "toy language", "token / unit",
+         "[PAD]", "schedule α_t", "seed", "z_t (noisy sequence)", "scrub"]
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -36,7 +36,7 @@ from pages.branch_ui import branches, edit_panel, run_picker
 
 SHIPPED = "shipped checkpoint"
 SPEED_NAMES = {v: k for k, v in SPEEDS.items()}
-WORDS = ["reverse process", "pin", "branch", "prompt", "infill",
+WORDS = ["autoregressive model", "reverse process", "pin", "branch", "prompt", "infill",
          "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
          "Gaussian diffusion", "checkpoint", "steps T", "sampler", "seed", "stage (player)", "scrub", "trajectory",
          "JSON", "HTML", "token × step grid", "toy language", "token / unit", "[PAD]"]

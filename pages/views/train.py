@@ -15,6 +15,7 @@ WIDTHS = [RECIPE, 32, 64, 128]
 RECIPES = {v: training.default_config(v) for v in VARIANTS}
 DEFAULT_STEPS = max(cfg.steps for cfg in RECIPES.values())  # enough for every variant's recipe
 WORDS = ["DLM (diffusion language model)", "toy language", "forward process", "denoiser", "entropy H", "variant",
+         "autoregressive model",
          "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "training step", "learning rate",
          "width (model size)", "seed", "loss", "t (noise level)", "low-discrepancy sampling", "token / unit",
          "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "RADD", "Monte Carlo", "bits per unit",
