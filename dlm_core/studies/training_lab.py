@@ -185,12 +185,20 @@ def epochs_of(cfg: training.TrainConfig, step: int) -> float | None:
     return step * cfg.batch_size / cfg.train_size if cfg.train_size else None
 
 
-def reading(cfg: training.TrainConfig, final: dict, wall_s: float, curve: list[tuple[int, float]]) -> str:
-    """One sentence on a finished run, computed from its numbers."""
+def reading(cfg: training.TrainConfig, final: dict, wall_s: float, curve: list[tuple[int, float]],
+            given: bool = False) -> str:
+    """One sentence on a finished run, computed from its numbers (`given`: say its bound given the subject too,
+    where the preset compares tasks)."""
     out = (f"Ends {final['gap_bits']:+.4f} bits per unit above {final['floor_name']} after {wall_s:.0f} s")
+    if given and cfg.task == "pretrain":
+        out += (f"; given a subject its bound is {final['given_gap_bits']:+.4f} above H(response | subject)"
+                + (": it does not know where the prompt ends" if final["given_gap_bits"] > 0.01 else ""))
     if not final["loss_is_bound"] and final["train_loss_bits"] < final["floor_bits"]:
         out += (f"; its training loss ({final['train_loss_bits']:.3f}) sits below that floor "
                 f"({final['floor_bits']:.3f}), so it is not a bound")
+    elif cfg.train_size and final["train_loss_bits"] < final["floor_bits"]:
+        out += (f"; its training loss ({final['train_loss_bits']:.3f}) is below the floor: it fits its "
+                f"{cfg.train_size:,} sentences better than the language allows")
     if cfg.task == "instruction" or final["validity"] < 0.5 <= final["validity_given_subject"]:
         out += (f"; given a subject {final['validity_given_subject']:.0%} of its answers are sentences, from nothing "
                 f"{final['validity']:.0%}")

@@ -103,23 +103,28 @@ def live() -> None:
         f = j.final
         if f is None:
             state = "waiting" if j.waiting else "training" if j.running else (j.error and "failed") or "stopped"
-            rows.append({"run": j.label, "bound − floor (bits/unit)": state, "training loss (bits/unit)": "",
-                         "valid from nothing": "", "valid given the subject": "", "wall time": ""})
+            rows.append({"run": j.label, "bound − floor (bits/unit)": state, "given the subject (bits/unit)": "",
+                         "training loss (bits/unit)": "", "valid from nothing": "", "valid given the subject": "",
+                         "wall time": ""})
             continue
         loss = f"{f['train_loss_bits']:.3f}" + ("" if f["loss_is_bound"] else " (not a bound)")
         rows.append({"run": j.label, "bound − floor (bits/unit)": f"{f['gap_bits']:+.4f} ({f['floor_name']})",
+                     "given the subject (bits/unit)": f"{f['given_gap_bits']:+.4f} (H(response | subject))",
                      "training loss (bits/unit)": loss, "valid from nothing": f"{f['validity']:.1%}",
                      "valid given the subject": f"{f['validity_given_subject']:.1%}",
                      "wall time": f"{j.result.wall_time_s:.0f} s"})
     st.markdown(compare.markdown_table(rows))
+    tasks = len({j.cfg.task for j in jobs}) > 1  # pre-training against instruction: compare both given the subject
     for j in done:
         st.markdown(f"**{md_escape(j.label)}.** " + md_escape(training_lab.reading(
-            j.cfg, j.final, j.result.wall_time_s, j.snapshot()["nelbo"])))
+            j.cfg, j.final, j.result.wall_time_s, j.snapshot()["nelbo"], given=tasks)))
     for j in jobs:
         if j.error:
             st.error(f"{md_escape(j.label)} failed: {md_escape(j.error)}")
     if len(done) == len(jobs):
-        st.success(training_lab.verdict([(j.label, j.final["gap_bits"]) for j in done]))
+        gap = "given_gap_bits" if tasks else "gap_bits"  # one footing for every run of the preset
+        st.success(training_lab.verdict([(j.label, j.final[gap]) for j in done])
+                   + (" (Both measured given the subject, against H(response | subject).)" if tasks else ""))
         if s.get("lab_rerun_done") is not lab:
             s.lab_rerun_done = lab
             st.rerun()  # a full rerun ends this fragment's refreshing and re-enables the settings
