@@ -85,7 +85,7 @@ def test_the_findings_follow_the_numbers():
     # AR always lower: the sentence says the study disagrees, and why the bound's slack matters
     lost = _results([20.0, 14.0, 14.2], [30.0, 17.0, 15.0])
     one, two = D.findings(lost)
-    assert "never overtakes" in one and "unlike their result" in two and "1.00 to 1.00 bits" in two
+    assert "never overtakes" in one and "unlike their result" in two and "the gap is 1.00 bits" in two
 
 
 def test_the_shipped_results_are_the_full_study():

@@ -238,16 +238,15 @@ def compute(settings: DataStudySettings | None = None, progress=None, command: s
 
 def summarise(results: dict) -> list[dict]:
     """Per U: each family's lowest held-out loss and its epoch, how much each rises after its best (learning the
-    sentences by heart), the first epoch at which diffusion's bound is below AR's exact loss (beyond 2 standard
-    errors) after AR had led, and whether diffusion's best beats AR's best."""
+    sentences by heart), the first epoch from AR's lowest point on at which diffusion's bound is below AR's exact
+    loss by 2 standard errors (diffusion overtakes), and whether diffusion's best beats AR's best by 2 SE."""
     out = []
     for u in sorted({r["unique_sentences"] for r in results["runs"]}):
         ar = next(r for r in results["runs"] if r["unique_sentences"] == u and r["family"] == "ar")
         dlm = next(r for r in results["runs"] if r["unique_sentences"] == u and r["family"] == "dlm")
         a, d, se = ar["heldout_bits_per_sentence"], dlm["heldout_bits_per_sentence"], dlm["heldout_stderr_bits"]
         ia, idl = int(np.argmin(a)), int(np.argmin(d))
-        led = [j for j in range(len(a)) if a[j] < d[j] - 2 * se[j]]
-        over = next((dlm["epochs"][j] for j in range(len(a)) if led and j > led[0] and d[j] + 2 * se[j] < a[j]), None)
+        over = next((dlm["epochs"][j] for j in range(ia, len(a)) if d[j] + 2 * se[j] < a[j]), None)
         out.append({"unique_sentences": u, "ar_best_bits": a[ia], "ar_best_epoch": ar["epochs"][ia],
                     "dlm_best_bits": d[idl], "dlm_best_epoch": dlm["epochs"][idl], "dlm_best_stderr": se[idl],
                     "ar_rise_after_best": a[-1] - a[ia], "dlm_rise_after_best": d[-1] - d[idl],
@@ -256,35 +255,48 @@ def summarise(results: dict) -> list[dict]:
     return out
 
 
-def _us(values) -> str:
-    return ", ".join(f"{u:,}" for u in values)
+def _span(values, fmt: str = "{}") -> str:
+    """'16' or '16 to 32' (the smallest and largest of some numbers)."""
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)} to {fmt.format(hi)}"
 
 
 def findings(results: dict) -> list[str]:
     """Two sentences from the numbers: what the study finds here, and where it agrees or disagrees with
     Prabhudesai et al. 2025 and its critics."""
     rows = results["summary"]
-    best = "; ".join(f"U = {r['unique_sentences']:,}: AR {r['ar_best_bits']:.2f} at epoch {r['ar_best_epoch']} "
-                     f"(then {r['ar_rise_after_best']:+.2f}), diffusion {r['dlm_best_bits']:.2f} ± "
-                     f"{r['dlm_best_stderr']:.2f} at epoch {r['dlm_best_epoch']} (then {r['dlm_rise_after_best']:+.2f})"
-                     for r in rows)
-    over = [(r["unique_sentences"], r["dlm_overtakes_at_epoch"]) for r in rows if r["dlm_overtakes_at_epoch"]]
-    one = (f"Here the lowest held-out losses, in bits per sentence against H = "
-           f"{results['entropy_bits_per_sentence']:.2f}, are: {best}"
-           + (f"; at equal epochs diffusion overtakes AR ({'; '.join(f'U = {u:,} from epoch {e}' for u, e in over)})"
-              if over else "; at equal epochs diffusion never overtakes AR") + ".")
-    wins = [r["unique_sentences"] for r in rows if r["dlm_best_beats_ar_best"]]
+    us = ", ".join(f"{r['unique_sentences']:,}" for r in rows)
+    last = max(results["settings"]["epochs"])
+    overfits = all(r["ar_rise_after_best"] > 0.05 for r in rows)
+    rise = _span([r["ar_rise_after_best"] for r in rows], "{:.1f}")
+    over = "; ".join(f"U = {r['unique_sentences']:,} from epoch {r['dlm_overtakes_at_epoch']}"
+                     for r in rows if r["dlm_overtakes_at_epoch"])
+    ar_best = ", ".join(f"{r['ar_best_bits']:.2f}" for r in rows)
+    dlm_best = ", ".join(f"{r['dlm_best_bits']:.2f}" for r in rows)
+    se = max(r["dlm_best_stderr"] for r in rows)
+    one = (f"Here AR is best after {_span([r['ar_best_epoch'] for r in rows])} epochs and then "
+           + (f"learns its sentences by heart (its held-out loss rises by {rise} bits by epoch {last})" if overfits
+              else "stays near its best")
+           + f", while diffusion's bound is lowest after {_span([r['dlm_best_epoch'] for r in rows])} epochs and "
+           + (f"overtakes AR at equal epochs ({over})" if over else "never overtakes AR at equal epochs")
+           + f"; at their best, AR reaches {ar_best} bits per sentence at U = {us} and diffusion {dlm_best} "
+             f"(± {se:.2f} at most), against H = {results['entropy_bits_per_sentence']:.2f}.")
+    wins = [f"{r['unique_sentences']:,}" for r in rows if r["dlm_best_beats_ar_best"]]
     later = all(r["dlm_best_epoch"] > r["ar_best_epoch"] for r in rows)
-    agree = ("As Prabhudesai et al. (2025) found, " + ("AR is best after fewer epochs and diffusion keeps gaining from "
-             "repeated data for longer" if later else "repeated data helps both families") +
-             (f", and diffusion's best beats AR's best at U = {_us(wins)}: since diffusion's number is an upper bound "
-              "and AR's is exact, that win does not rest on comparing unlike losses, the objection of their critics "
-              "(Gao et al. 2025)" if wins else
-              f"; unlike their result, AR's best stays below diffusion's best at every U here (by "
-              f"{min(r['best_gap_bits'] for r in rows):.2f} to {max(r['best_gap_bits'] for r in rows):.2f} bits), "
-              "though diffusion's number is an upper bound, so, as their critics (Gao et al. 2025) note, part of "
-              "that gap may be the bound's slack rather than the model"))
-    return [one, agree + "."]
+    gaps = [r["best_gap_bits"] for r in rows]
+    shrinks = len(gaps) > 1 and all(b < a for a, b in zip(gaps, gaps[1:]))
+    two = ("As Prabhudesai et al. (2025) found, " + ("AR wins at few epochs and diffusion keeps gaining from repeated "
+           "data for many more" if later else "repeated data helps both families")
+           + (f", and diffusion's best beats AR's best at U = {', '.join(wins)}: since diffusion's number is an upper "
+              "bound and AR's is exact, that win does not rest on comparing unlike losses, the objection of their "
+              "critics (Gao et al. 2025)" if wins else
+              "; unlike their result, diffusion's best does not beat AR's best here (the gap "
+              + (f"shrinks from {gaps[0]:.2f} bits at the smallest U to {gaps[-1]:.2f} at the largest" if shrinks
+                 else f"is {_span(gaps, '{:.2f}')} bits")
+              + "), and as diffusion's number is an upper bound, part of that gap may be the bound's slack rather "
+                "than the model, the measurement question their critics (Gao et al. 2025) raise")
+           + ".")
+    return [one, two]
 
 
 def compute_in_worker(send, cancelled, settings: dict, command: str) -> dict:
