@@ -117,4 +117,5 @@ def test_the_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     assert not at.exception and jobs.default_queue().counts[jobs.DONE] == done + 1  # in the server's queue
     mine = at.session_state["data_study_results"]
     check_shape(mine)
-    assert mine["settings"]["unique"] == [20, 40, 60] and at.select_slider(key="ds_u").options == ["20", "40", "60"]
+    assert list(mine["settings"]["unique"]) == [20, 40, 60]
+    assert at.select_slider(key="ds_u").options == ["20", "40", "60"]

@@ -266,7 +266,7 @@ def findings(results: dict) -> list[str]:
     Prabhudesai et al. 2025 and its critics."""
     rows = results["summary"]
     us = ", ".join(f"{r['unique_sentences']:,}" for r in rows)
-    last = max(results["settings"]["epochs"])
+    last = max(max(r["epochs"]) for r in results["runs"])
     overfits = all(r["ar_rise_after_best"] > 0.05 for r in rows)
     rise = _span([r["ar_rise_after_best"] for r in rows], "{:.1f}")
     over = "; ".join(f"U = {r['unique_sentences']:,} from epoch {r['dlm_overtakes_at_epoch']}"

@@ -155,8 +155,8 @@ with right:
     if traj.mask_id is not None:  # an absorbing state: each position is committed once
         st.subheader("Unmasking order")
         show_html(svg_figures.order_html(traj, k))
-        st.caption("Which step committed each position. What to notice: the order is rarely left to right; the "
-                   "model may well write the end of the sentence first.")
+        st.caption("Which step committed each position. What to notice: a diffusion model's order is rarely left to "
+                   "right (it may well write the end of the sentence first); an autoregressive model's always is.")
         show_html(svg_figures.confidence_svg(traj, k))
         st.caption("The score each committed unit had. What to notice: a low dot is a guess the model was unsure "
                    "of; a confidence strategy commits the surest position first, a random or ancestral one does not.")
