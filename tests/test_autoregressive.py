@@ -94,6 +94,9 @@ def test_samples_are_left_to_right_one_commit_per_step(model):
         assert rec.confidence[k - 1] is not None and sum(c is not None for c in rec.confidence) == 1
         assert rec.topk_ids[k - 1] and not any(rec.topk_ids[i] for i in range(T.L) if i != k - 1)
     assert json.loads(traj.to_json())["records"][0]["committed"] == [0]
+    from dlm_core.trajectory import Trajectory
+
+    assert Trajectory.load(traj.to_json()).records == traj.records  # the contract: it exports and replays (checked)
     # a budget is the most steps it may take: 24 still takes 6; fewer than 6 cannot write the sentence
     assert ar.VARIANT.trajectory(model, 24, seed=3).final == traj.final and traj.settings["variant"] == "autoregressive"
     with pytest.raises(ValueError, match="one unit per step"):
