@@ -187,7 +187,7 @@ with st.expander("All variants and strategies on these pins"):
         s.infill_all_for = (settings.pins, settings.n, settings.seed)
         res = compute_all(settings.pins, settings.n, settings.seed)
         st.dataframe(pd.DataFrame([{
-            "variant": r.settings.variant, "strategy": r.settings.option_dict.get("strategy", "ancestral"),
+            "variant": r.settings.variant, "strategy": r.settings.sampler_config().strategy,
             "T": r.steps, "validity": pm(r.sampled.valid_mass, r.sampled.valid_mass_se, 3),
             "TV": pm(r.sampled.tv, r.sampled.tv_se), "KL valid (bits)": pm(r.sampled.kl_valid_bits,
                                                                           r.sampled.kl_valid_se),
