@@ -26,6 +26,8 @@ PAGES = [
     st.Page("pages/views/order_study.py", title="Unmasking order", icon=":material/format_list_numbered:",
             url_path="order"),
     st.Page("pages/views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/views/training_lab.py", title="Training lab", icon=":material/science:", url_path="lab"),
+    st.Page("pages/views/data_study.py", title="Data-constrained", icon=":material/dataset:", url_path="data"),
     st.Page("pages/views/real.py", title="Real model", icon=":material/menu_book:", url_path="real"),
     st.Page("pages/views/poll.py", title="Class poll", icon=":material/how_to_vote:", url_path="poll"),
 ]

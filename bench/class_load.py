@@ -382,7 +382,7 @@ async def class_script(s: Session, rng: random.Random, think: tuple[float, float
     await pause()
     await s.run("open compare", page="compare")
     await pause()
-    await s.run("show a compare section", states=[s.choice("cmp_view", "One seed, three variants")])
+    await s.run("show a compare section", states=[s.choice("cmp_view", "One seed, every variant")])
     s.expect("the section in the URL", "cmp_view=One" in s.query)
     await pause()
     await s.run("set the compare seed", states=[s.number("cmp_seed", s.seed)])

@@ -1,8 +1,8 @@
 """dlm_core: all the logic of the diffusion LM visualiser, no Streamlit.
 
-The top level holds the foundations every part shares: the exact toy language (`toy_language`), the
-noise schedules (`schedules`), the Trajectory contract (`trajectory`, and `trajectory_file` to read a
-shared one), and the command line (`cli`).
+The top level holds the foundations every part shares: the exact toy language (`toy_language`) and the larger
+one of the data-constrained study (`toy_language_large`), the noise schedules (`schedules`), the Trajectory
+contract (`trajectory`, and `trajectory_file` to read a shared one), and the command line (`cli`).
 The rest lives in subpackages, each importing only the layers below it (tests/test_layout.py checks it):
 
     serving/    the job queue and its worker processes                             (imports nothing)

@@ -42,8 +42,14 @@ def load_toy(variant: str, checkpoint: str | None):
     return model, meta
 
 
+LAB_FLAGS = ("weighting", "time_input", "task", "train_size", "targets", "schedule")  # the training lab's choices
+
+
 def cmd_train(a) -> int:
-    cfg = training.default_config(a.variant, seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr)
+    lab = {k: getattr(a, k) for k in LAB_FLAGS if getattr(a, k) not in (None, False)}
+    cfg = training.default_config(a.variant, seed=a.seed, steps=a.steps, batch_size=a.batch_size, lr=a.lr, **lab)
+    if a.out is None and training.lab_choices(cfg):  # the shipped checkpoints hold the recipes, not lab runs
+        raise ValueError("a training with a lab choice needs --out DIR (the shipped checkpoint keeps its recipe)")
     t0 = time.perf_counter()
     result = training.train(cfg, progress=True)
     print("evaluating ...", file=sys.stderr)
@@ -52,20 +58,22 @@ def cmd_train(a) -> int:
     metrics = get(a.variant).evaluate(result.model, EvalSettings.quick(n_t=EvalSettings.n_t)).to_dict()
     out = training.save_checkpoint(result, a.out or training.default_checkpoint(a.variant), metrics)
     wall = time.perf_counter() - t0
-    print(
-        json.dumps(
-            {
-                "checkpoint": str(out),
-                "train_wall_time_s": round(result.wall_time_s, 2),
-                "train_cpu_time_s": round(result.cpu_time_s, 2),
-                "total_wall_time_s": round(wall, 2),
-                "nelbo_bits_per_unit": metrics["nelbo_bits_per_unit"],
-                "nelbo_stderr_bits": metrics["nelbo_stderr_bits"],
-                "entropy_bits_per_unit": metrics["entropy_bits_per_unit"],
-                "nelbo_over_entropy": metrics["nelbo_over_entropy"],
-            }
-        )
-    )
+    report = {
+        "checkpoint": str(out),
+        "train_wall_time_s": round(result.wall_time_s, 2),
+        "train_cpu_time_s": round(result.cpu_time_s, 2),
+        "total_wall_time_s": round(wall, 2),
+        "nelbo_bits_per_unit": metrics["nelbo_bits_per_unit"],
+        "nelbo_stderr_bits": metrics["nelbo_stderr_bits"],
+        "entropy_bits_per_unit": metrics["entropy_bits_per_unit"],
+        "nelbo_over_entropy": metrics["nelbo_over_entropy"],
+    }
+    if training.lab_choices(cfg):  # what the Training lab page shows of a run (its bound against its floor)
+        from dlm_core.studies import training_lab
+
+        report["lab"] = {"choices": training.lab_choices(cfg),
+                         **training_lab.final_metrics(cfg, result.model, result.losses)}
+    print(json.dumps(report))
     return 0
 
 
@@ -164,14 +172,10 @@ def cmd_infill(a) -> int:
 def cmd_order_study(a) -> int:
     """The unmasking-order study (dlm_core/order_study.py): what is committed first, toy and real model."""
     import shlex
-    from pathlib import Path
 
     from dlm_core.studies import order_measures, order_study
 
-    out = Path(a.out) if a.out else None
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):  # fail before minutes of work
-        raise ValueError(f"cannot write {a.out}: " + ("it is a folder" if out.is_dir() else
-                                                     f"there is no folder {out.parent}"))
+    out = _out_path(a.out)  # fail before minutes of work
     argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--model", a.model] if a.model else []) + (
         ["--out", a.out] if a.out else [])
     command = shlex.join(["python", "-m", "dlm_core", "order-study", *argv])
@@ -197,6 +201,55 @@ def cmd_order_study(a) -> int:
     return 0
 
 
+def _out_path(out: str | None):
+    """The --out file, checked before minutes of work (a clear error for a folder or a missing one)."""
+    from pathlib import Path
+
+    path = Path(out) if out else None
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise ValueError(f"cannot write {out}: " + ("it is a folder" if path.is_dir() else
+                                                   f"there is no folder {path.parent}"))
+    return path
+
+
+def cmd_data_study(a) -> int:
+    """The data-constrained study (dlm_core/studies/data_study.py): AR against masked diffusion on U sentences."""
+    import shlex
+
+    from dlm_core.studies import data_study
+
+    out = _out_path(a.out)
+    argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--out", a.out] if a.out else [])
+    settings = data_study.DataStudySettings.quick() if a.quick else data_study.DataStudySettings()
+
+    def progress(frac, text):
+        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
+
+    results = data_study.compute(settings, progress, shlex.join(["python", "-m", "dlm_core", "data-study", *argv]))
+    if out is not None:
+        try:
+            out.write_text(json.dumps(results, indent=1) + "\n")
+        except OSError as e:
+            raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
+        print(f"wrote {a.out}", file=sys.stderr)
+    print(json.dumps(results) if a.json else "\n".join(results["findings"]))
+    return 0
+
+
+def cmd_language(a) -> int:
+    """The support size and the exact entropy of a toy language (the larger one: by enumeration and by the grammar)."""
+    from dlm_core import toy_language, toy_language_large
+
+    if a.large:
+        stats = toy_language_large.stats()
+    else:
+        stats = {"language": "toy (docs/toy-language.md)", "units": toy_language.V, "max_length": toy_language.L,
+                 "support_size": toy_language.support_size(), "entropy_bits_per_sentence": toy_language.entropy_bits(),
+                 "entropy_bits_per_unit": toy_language.entropy_bits_per_unit()}
+    print(json.dumps(stats) if a.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m dlm_core", description="Toy diffusion language models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -209,6 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", help="checkpoint directory (default: the shipped one in assets/)")
+    lab = t.add_argument_group("the training lab's choices (docs/maths.md section 10; default: the recipe)")
+    lab.add_argument("--weighting", choices=training.WEIGHTINGS,
+                     help="masked: k (exactly k masks, weight L/k), elbo (t drawn, weight 1/t for linear), "
+                          "unweighted (not a bound), bert (15 %% masked, not a bound)")
+    lab.add_argument("--time-input", action="store_true", help="masked: give the denoiser the noise level")
+    lab.add_argument("--schedule", choices=SCHEDULES, help="alpha_t of the drawn t (elbo, unweighted; uniform)")
+    lab.add_argument("--task", choices=training.TASKS, help="instruction: never mask the subject (the prompt)")
+    lab.add_argument("--train-size", type=int, metavar="U",
+                     help="epochs over a fixed set of U sentences drawn from p (default: fresh sentences)")
+    lab.add_argument("--targets", choices=("exact", "sampled"),
+                     help="the loss's targets: the language's posterior (exact) or the drawn sentence (sampled)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="print samples, one per line")
@@ -291,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--model", help="hub id or local path of the real masked LM (default: the embedded model)")
     o.add_argument("--out", help="also write the results to this file")
     o.set_defaults(func=cmd_order_study)
+
+    d = sub.add_parser("data-study", help="AR against masked diffusion on few sentences for many epochs")
+    d.add_argument("--json", action="store_true", help="one JSON object on stdout (else its two findings)")
+    d.add_argument("--quick", action="store_true", help="small models, three small U, four epochs: about a minute")
+    d.add_argument("--out", help="also write the results to this file")
+    d.set_defaults(func=cmd_data_study)
+
+    lg = sub.add_parser("language", help="the support size and exact entropy of a toy language")
+    lg.add_argument("--large", action="store_true", help="the larger toy language (docs/toy-language-large.md)")
+    lg.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    lg.set_defaults(func=cmd_language)
     return p
 
 

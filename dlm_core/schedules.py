@@ -94,7 +94,30 @@ class CosineSchedule(Schedule):
         return -math.pi / 2 * xp.sin(math.pi / 2 * (1.0 - t))
 
 
-SCHEDULE_CLASSES = {c.name: c for c in (LinearSchedule, CosineSchedule)}
+class GeometricSchedule(Schedule):
+    """The geometric noise of SEDD (Lou et al. 2023), normalised to alpha_0 = 1, alpha_1 = 0: the total noise
+    sigma(t) = sigma_min^(1-t) sigma_max^t grows geometrically and
+    alpha_t = (exp(-sigma(t)) - exp(-sigma_max)) / (exp(-sigma_min) - exp(-sigma_max)): units stay clean for a
+    long time, then go fast (the reverse process reveals most units in its first steps)."""
+
+    name = "geometric"
+    SIGMA_MIN, SIGMA_MAX = 1e-3, 20.0
+
+    def _sigma(self, t, xp):
+        return self.SIGMA_MIN ** (1.0 - t) * self.SIGMA_MAX ** t
+
+    def _norm(self):
+        return math.exp(-self.SIGMA_MIN) - math.exp(-self.SIGMA_MAX)
+
+    def _alpha(self, t, xp):
+        return (xp.exp(-self._sigma(t, xp)) - math.exp(-self.SIGMA_MAX)) / self._norm()
+
+    def _alpha_prime(self, t, xp):
+        sigma = self._sigma(t, xp)  # d sigma / dt = sigma log(sigma_max / sigma_min)
+        return -sigma * math.log(self.SIGMA_MAX / self.SIGMA_MIN) * xp.exp(-sigma) / self._norm()
+
+
+SCHEDULE_CLASSES = {c.name: c for c in (LinearSchedule, CosineSchedule, GeometricSchedule)}
 SCHEDULES = tuple(SCHEDULE_CLASSES)
 _INSTANCES = {name: cls() for name, cls in SCHEDULE_CLASSES.items()}
 

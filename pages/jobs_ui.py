@@ -105,6 +105,7 @@ def queued(compute, *, kind: str, cost: float, label: str, hint_s: float, key: s
             job.progress = (fraction, text)
             job.check()  # a cancel ends the work here
 
+        report.job = job  # for work that runs in the job's own worker process (Job.run_in_process)
         return compute(report)
 
     job = job_queue().submit(run, kind=kind, owner=session_id(), cost=cost, label=label, hint_s=hint_s)

@@ -71,7 +71,7 @@ CLI_CASES = {  # name: argv, with {file} placeholders
     "temperature negative": ["sample", "--variant", "masked", "--temperature", "-1"],
     "blocks do not divide": ["sample", "--variant", "masked", "--steps", "5", "--block-length", "3"],
     "block length not a divisor": ["sample", "--variant", "masked", "--block-length", "4"],
-    "unknown variant": ["sample", "--variant", "autoregressive"],
+    "unknown variant": ["sample", "--variant", "flow"],
     "steps not a number": ["sample", "--variant", "masked", "--steps", "six"],
     "unknown command": ["paint"],
     "unknown flag": ["sample", "--variant", "masked", "--colour", "red"],

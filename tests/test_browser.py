@@ -244,7 +244,7 @@ def test_compare_page_opens_fast_from_the_shipped_results(app_url, browser):
     wait_idle(page)
     page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 2", timeout=60_000)
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
-    sections = [("Strategies and schedules", 3), ("Threshold decoding", 1), ("One seed, three variants", 3)]
+    sections = [("Strategies and schedules", 3), ("Threshold decoding", 1), ("One seed, every variant", 4)]
     for section, charts in sections:
         page.get_by_test_id("stButtonGroup").get_by_text(section, exact=True).click()
         page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length === {charts}",

@@ -279,7 +279,7 @@ PAGES = {
     "compare": lambda: open_page("pages/views/compare.py"),
     "compare-masked": lambda: open_page("pages/views/compare.py", {"cmp_view": "Strategies and schedules"}),
     "compare-threshold": lambda: open_page("pages/views/compare.py", {"cmp_view": "Threshold decoding"}),
-    "compare-seed": lambda: open_page("pages/views/compare.py", {"cmp_view": "One seed, three variants"}),
+    "compare-seed": lambda: open_page("pages/views/compare.py", {"cmp_view": "One seed, every variant"}),
     "train": _render_train,
     "real": _render_real,
 }

@@ -1,4 +1,4 @@
-"""Classifier-free guidance on the toy language, exactly (dlm_core.studies.guidance, docs/maths.md section 9):
+"""Classifier-free guidance on the toy language, exactly (dlm_core.studies.guidance, docs/maths.md section 12):
 the tilted target from the exact language, the guided sampler's own distribution by dynamic programming, and
 samples of the sampler against it."""
 

@@ -356,7 +356,8 @@ def test_the_page_for_another_variant_and_the_table_over_all(masked_model):
     next(b for b in at.button if b.key == "infill_all").click().run()
     assert not at.exception
     table = at.dataframe[1].value
-    assert len(table) == 8 and list(table["variant"]).count("masked") == 6  # its six strategies, threshold too
+    assert len(table) == 9 and list(table["variant"]).count("masked") == 6  # its six strategies, threshold too
+    assert list(table[table["variant"] == "autoregressive"]["strategy"]) == ["left-to-right"]  # the twin: one row
     assert at.code[-1].value == s.all_command()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "dlm_core"
-FOUNDATIONS = "foundations"  # the top-level modules: toy_language, schedules, trajectory (and the package)
+FOUNDATIONS = "foundations"  # the top-level modules: the toy languages, schedules, trajectory (and the package)
 # what each part may import (besides itself): the layers point one way
 ALLOWED = {
     "serving": set(),
@@ -35,7 +35,8 @@ def modules() -> dict[str, Path]:
 
 def part_of(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("toy_language", "schedules", "trajectory", "trajectory_file"):
+    if len(parts) == 1 or parts[1] in ("toy_language", "toy_language_large", "schedules", "trajectory",
+                                       "trajectory_file"):
         return FOUNDATIONS
     if parts[1] in ("cli", "__main__"):
         return "cli"

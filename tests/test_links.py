@@ -38,7 +38,7 @@ IMG = quote("<img src=x onerror=alert(1)>")
 BOLD = quote("<b>bold</b>")
 CUSTOM = quote("Hub id or local path")
 STRATEGIES = quote("Strategies and schedules")  # Compare's sections (a section's settings are read when it shows)
-SEED = quote("One seed, three variants")
+SEED = quote("One seed, every variant")
 NEW_CONTEXT_EVERY = 10
 
 
@@ -364,13 +364,13 @@ def test_a_copied_link_reproduces_the_view(app_url, browser):
     wait_query(page, "cmp_view", "Strategies and schedules")
     page.get_by_test_id("stRadio").get_by_text("3", exact=True).click()
     wait_query(page, "cmp_strategy_T", "3")
-    page.get_by_test_id("stButtonGroup").get_by_text("One seed, three variants", exact=True).click()
-    wait_query(page, "cmp_view", "One seed, three variants")
+    page.get_by_test_id("stButtonGroup").get_by_text("One seed, every variant", exact=True).click()
+    wait_query(page, "cmp_view", "One seed, every variant")
     type_number(page, "Seed", 4)
     wait_query(page, "cmp_seed", "4")
     before = widgets(page)
     url = page.url
-    assert {"cmp_T": "6", "cmp_seed": "4", "cmp_strategy_T": "3", "cmp_view": "One seed, three variants"}.items() \
+    assert {"cmp_T": "6", "cmp_seed": "4", "cmp_strategy_T": "3", "cmp_view": "One seed, every variant"}.items() \
         <= query(page).items(), url
     ctx2, copy = open_copy(browser, url, HEADINGS["compare"])
     copy.get_by_role("button", name="Recompute").wait_for(timeout=90_000)

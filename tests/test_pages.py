@@ -247,15 +247,17 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     at = open_page("pages/views/compare.py")
     # one section at a time: the page builds only the figures it shows
     assert at.get("button_group")[0].options == ["Quality against steps", "Strategies and schedules",
-                                                  "Threshold decoding", "One seed, three variants"]
+                                                  "Threshold decoding", "One seed, every variant"]
     assert axis_titles(at) == ["validity", "coverage of the support"]
-    at.get("button_group")[0].set_value("One seed, three variants").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 3 and at.number_input(key="cmp_seed").value == 0
-    assert at.query_params["cmp_view"] in ("One seed, three variants", ["One seed, three variants"])
+    at.get("button_group")[0].set_value("One seed, every variant").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 4 and at.number_input(key="cmp_seed").value == 0
+    assert at.query_params["cmp_view"] in ("One seed, every variant", ["One seed, every variant"])
     at.get("button_group")[0].set_value("Strategies and schedules").run()
     assert not at.exception and len(at.get("plotly_chart")) == 3 and at.radio(key="cmp_strategy_T")
     table = next(md.value for md in at.markdown if md.value.startswith("| variant"))
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == ["masked", "uniform", "gaussian"]
+    # the shipped file predates the autoregressive twin: the page says so instead of recomputing
+    assert any("no row for the autoregressive variant" in i.value for i in at.info)
     at.select_slider(key="cmp_T").set_value(6).run()
     assert not at.exception
     # recompute with tiny settings so the test stays fast (the page takes whatever settings it gets)
@@ -269,6 +271,13 @@ def test_compare_page_opens_on_the_shipped_results_and_recomputes(monkeypatch):
     assert jobs.default_queue().counts[jobs.DONE] == done + 1  # computed in the server's job queue
     assert at.session_state["compare_results"]["settings"]["n_samples"] == 300
     assert at.select_slider(key="cmp_T").options == ["1", "6"]
+    # every registered variant is in the recomputed results; at T = 1 the autoregressive row says why it is empty
+    table = next(md.value for md in at.markdown if md.value.startswith("| variant"))
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert list(rows) == ["masked", "uniform", "gaussian", "autoregressive"]
+    at.select_slider(key="cmp_T").set_value("1").run()
+    table = next(md.value for md in at.markdown if md.value.startswith("| variant"))
+    assert "needs at least 6 steps" in table and not any("no row for" in i.value for i in at.info)
 
 
 def test_reverse_page_shows_remasking(masked_model):

@@ -19,8 +19,14 @@ GLOSSARY: dict[str, str] = {
         "The small made-up language of the toy pages: 13 units and 216 sentences of exactly six units. It is "
         "small enough for the tool to check every sample and compute every score exactly.",
     "variant":
-        "One of the three kinds of diffusion model this tool builds: masked, uniform or Gaussian. They differ "
-        "in the kind of noise that corrupts the text.",
+        "One of the kinds of model this tool builds: masked, uniform or Gaussian diffusion, which differ in the "
+        "kind of noise that corrupts the text, and the autoregressive twin they are measured against.",
+    "causal mask":
+        "What makes a transformer autoregressive: each position may only look at the positions before it, so its "
+        "prediction never sees what comes after. The autoregressive twin is the masked model's network with one.",
+    "larger toy language":
+        "A second made-up language for the studies that need many sentences: the toy language's clauses, two more "
+        "pronouns and an optional second clause after 'and', padded to 12 units (61,809 sentences).",
     "masked (absorbing) diffusion":
         "Diffusion whose noise hides units behind [MASK]; once a unit is revealed it stays, which is what "
         "'absorbing' means. MDLM, LLaDA and Dream are masked models.",
@@ -252,6 +258,36 @@ GLOSSARY: dict[str, str] = {
     "training step":
         "One update of the model: it looks at a small batch of corrupted sentences and nudges its parameters to "
         "undo the corruption a little better.",
+    "loss weighting":
+        "How much each masked unit's error counts in the loss. Weighting by one over the noise level makes the "
+        "loss a bound on the likelihood (the NELBO); without it the model learns the same predictions, but its "
+        "loss is no bound.",
+    "cross-entropy":
+        "The usual training loss of a language model: minus the log of the probability the model gave to the "
+        "right unit, averaged. Its average over the language can never go below the entropy.",
+    "time input":
+        "Giving the denoiser the noise level t as an extra input. A masked model does not need it: which units are "
+        "masked already says all that t would (RADD).",
+    "pre-training":
+        "Training on plain text: any unit may be masked, so the model learns to write a whole sentence from nothing.",
+    "instruction tuning":
+        "Training on prompt and answer pairs where only the answer is ever masked, never the prompt: the model "
+        "learns to answer, not to write from nothing (LLaDA's supervised fine-tuning).",
+    "epoch":
+        "One pass over the whole training set. Training for many epochs shows the model the same sentences again "
+        "and again (a diffusion model with new masks each time).",
+    "training set":
+        "The sentences a model learns from. Here a fixed set of sentences drawn from the toy language, or fresh "
+        "sentences at every step.",
+    "learn by heart (overfitting)":
+        "When a model gets better at its few training sentences but worse at everything else: its loss on new "
+        "sentences rises again after some epochs.",
+    "held-out loss":
+        "The loss on sentences the model did not train on. Here it is computed against the whole language, so it "
+        "is the loss on endless fresh sentences.",
+    "data-constrained":
+        "A setting with little unique data, so a model must train for many epochs over the same sentences "
+        "(Prabhudesai and colleagues, 2025: there, diffusion beats autoregression).",
     "learning rate":
         "How big each training update is. Too small learns slowly; too large makes training unstable.",
     "width (model size)":
@@ -336,6 +372,18 @@ GLOSSARY: dict[str, str] = {
 FORMS: dict[str, tuple[str, ...]] = {
     "DLM (diffusion language model)": ("DLM", "diffusion language model", "diffusion LM", "diffusion model"),
     "autoregressive model": ("autoregressive",),
+    "causal mask": ("causal mask", "causal"),
+    "larger toy language": ("larger toy language", "larger language"),
+    "loss weighting": ("weighting", "unweighted"),
+    "cross-entropy": ("cross-entropy",),
+    "time input": ("time input",),
+    "pre-training": ("pre-training", "pre-trained"),
+    "instruction tuning": ("instruction tuning", "instruction"),
+    "epoch": ("epoch",),
+    "training set": ("training set", "unique sentences"),
+    "learn by heart (overfitting)": ("by heart", "overfit", "overfits", "overfitting"),
+    "held-out loss": ("held-out loss",),
+    "data-constrained": ("data-constrained",),
     "token / unit": ("token", "unit"),
     "masked (absorbing) diffusion": ("masked", "absorbing"),
     "uniform diffusion": ("uniform",),

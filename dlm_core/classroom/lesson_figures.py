@@ -10,6 +10,7 @@ from __future__ import annotations
 from dlm_core.classroom.lesson_plan import SEED, SENTENCE, View
 from dlm_core.classroom.lessons import (
     Figure,
+    autoregressive_rows,
     autoregressive_trajectory,
     bound_finding,
     bound_rows,
@@ -28,6 +29,16 @@ from dlm_core.classroom.lessons import (
 )
 
 REAL_PROMPT = "to be or not to be, that is the"
+
+
+def _autoregressive(models: dict) -> Figure:
+    traj = autoregressive_trajectory(models)
+    rows = autoregressive_rows(traj)
+    worst = max(rows, key=lambda r: abs(float(r["model p(unit | before)"]) - float(r["exact p(unit | before)"])))
+    return Figure(trajectory=traj, rows=rows, caption="The trained autoregressive twin against the exact language",
+                  finding=f"Its largest miss is at step {worst['step']} (“{worst['unit']}”): "
+                          f"{worst['model p(unit | before)']} where the language says "
+                          f"{worst['exact p(unit | before)']}.")
 
 
 def _reverse(view: View, models: dict) -> Figure:
@@ -242,7 +253,7 @@ def figure(view: View, models: dict, lm=None) -> Figure:
     """What the step shows (the lab, the live training and the summary are drawn by the page itself)."""
     kind = view.kind
     toy = {"reverse": lambda: _reverse(view, models), "forward": lambda: _forward(view, models),
-           "autoregressive": lambda: Figure(trajectory=autoregressive_trajectory(models)),
+           "autoregressive": lambda: _autoregressive(models),
            "bert_toy": lambda: _bert_toy(models), "validity_curve": lambda: _validity(models),
            "errors": lambda: _errors(view, models), "propagation_masked": lambda: _propagation(view, models),
            "propagation_uniform": lambda: _propagation(view, models), "clamping": lambda: _clamping(models),

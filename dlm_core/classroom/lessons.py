@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from dlm_core.classroom.lesson_plan import LESSONS, SEED, SENTENCE, Lesson, Step, View
 from dlm_core.render.safe_html import Markup
-from dlm_core.toy_language import MASK, MASK_ID, REASON_WORDS, UNITS, encode, sample_metrics, support_size
-from dlm_core.trajectory import StepRecord, Trajectory
+from dlm_core.toy_language import MASK_ID, REASON_WORDS, UNITS, encode, sample_metrics, support_size
+from dlm_core.trajectory import Trajectory
 
 __all__ = ["LESSONS", "Lesson", "Step", "View", "Figure", "lesson_step", "STAGE_KINDS", "REAL_KINDS"]
 
@@ -44,19 +44,25 @@ def lesson_step(lesson: int, step: int) -> Step:
 
 
 def autoregressive_trajectory(models: dict, sentence: str = SENTENCE) -> Trajectory:
-    """A left-to-right run on the stage: the trained autoregressive twin where the registry has one, else
-    the language's exact conditionals writing `sentence`, one unit per step."""
-    from dlm_core.variants.registry import VARIANTS
+    """The trained autoregressive twin writing `sentence`: one unit per step, left to right, each record with the
+    model's prediction given the units before it (teacher forcing)."""
+    from dlm_core.variants.autoregressive import teacher_forced_trajectory
 
-    if "autoregressive" in VARIANTS and "autoregressive" in models:
-        return VARIANTS["autoregressive"].trajectory(models["autoregressive"], None, SEED)
-    x = list(encode(sentence))
-    traj = Trajectory(variant="autoregressive", vocab=[*UNITS, MASK], mask_id=MASK_ID, initial=[MASK_ID] * len(x),
-                      settings={"strategy": "left-to-right"})
-    for k in range(1, len(x) + 1):
-        traj.records.append(StepRecord(step=k, t=1 - (k - 1) / len(x), s=1 - k / len(x),
-                                       tokens=x[:k] + [MASK_ID] * (len(x) - k), committed=[k - 1]))
-    return traj
+    return teacher_forced_trajectory(models["autoregressive"], encode(sentence))
+
+
+def autoregressive_rows(traj: Trajectory) -> list[dict]:
+    """Per step of a teacher-forced run: the unit, the model's probability of it given the units before it, and
+    the language's exact one."""
+    import torch
+
+    from dlm_core.variants.autoregressive import prefix_conditionals
+
+    x = traj.final
+    exact = prefix_conditionals(torch.as_tensor([x]))[0]
+    return [{"step": k + 1, "unit": UNITS[x[k]],
+             "model p(unit | before)": f"{dict(zip(rec.topk_ids[k], rec.topk_probs[k])).get(x[k], 0.0):.3f}",
+             "exact p(unit | before)": f"{float(exact[k, x[k]]):.3f}"} for k, rec in enumerate(traj.records)]
 
 
 def verdict(traj: Trajectory) -> str:

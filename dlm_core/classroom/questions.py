@@ -18,7 +18,9 @@ from dlm_core.variants.evaluate import VALIDITY_STEPS, EvalSettings
 from dlm_core.variants.registry import VARIANTS
 
 SEED = 7  # the seed the lessons show
-DIFFUSION = ("masked", "uniform", "gaussian")  # the diffusion variants the questions compare
+# the diffusion variants: the questions about steps and rewrites compare them (the autoregressive baseline always
+# writes one unit per step and never rewrites, so it would be a second right answer)
+DIFFUSION = tuple(name for name, v in VARIANTS.items() if v.family == "diffusion")
 RANGES = ("below 5 %", "5 to 25 %", "25 to 60 %", "above 60 %")
 
 
@@ -47,12 +49,24 @@ def _range_index(p: float) -> int:
 
 
 def _ar_next(models: dict) -> Answer:
-    """p(x3 = are | x1 = dog, x2 = s), from the exact language: the autoregressive view."""
+    """p(x3 = are | x1 = dog, x2 = s), from the exact language: the autoregressive view; beside it what the trained
+    autoregressive twin predicts (when the models include it)."""
     sa = support_arrays()
     rows = (sa.x[:, 0] == ID["dog"]) & (sa.x[:, 1] == ID["s"])
     p = float(sa.p[rows & (sa.x[:, 2] == ID["are"])].sum() / sa.p[rows].sum())
+    said = ""
+    if models.get("autoregressive") is not None:
+        import torch
+
+        from dlm_core.variants.autoregressive import shift_right
+
+        with torch.no_grad():
+            x = torch.tensor([[ID["dog"], ID["s"], ID["are"], 0, 0, 0]])
+            q = float(torch.softmax(models["autoregressive"](shift_right(x))[0, 2].double(), -1)[ID["are"]])
+        said = f" The trained autoregressive twin gives it {q:.3f}."
     return Answer(_range_index(p) if p < 0.99 else 4,
-                  f"After “dog s” the language always continues with a verb agreeing with a plural: p = {p:.3f}.")
+                  f"After “dog s” the language always continues with a verb agreeing with a plural: p = {p:.3f}."
+                  + said)
 
 
 def _first_commit(models: dict) -> Answer:
@@ -112,7 +126,8 @@ def _fewest_steps(models: dict) -> Answer:
     """Each variant's validity at growing step budgets: exact where the variant can compute it
     (Variant.exact_validity), else from 1000 samples; the first budget with 90 % valid."""
     need = {}
-    for name, variant in VARIANTS.items():
+    for name in DIFFUSION:
+        variant = VARIANTS[name]
         need[name] = 10**9
         for T in VALIDITY_STEPS:
             v = variant.exact_validity(models[name], T)
@@ -122,7 +137,7 @@ def _fewest_steps(models: dict) -> Answer:
             if v >= 0.9:
                 need[name] = T
                 break
-    order = tuple(VARIANTS)
+    order = DIFFUSION
     best = min(order, key=lambda k: (need[k], order.index(k)))
     said = ", ".join(f"{k} {need[k] if need[k] < 10**9 else 'more than 100'}" for k in order)
     return Answer(order.index(best), f"Steps needed for 90 % valid samples: {said}.")
@@ -131,11 +146,11 @@ def _fewest_steps(models: dict) -> Answer:
 def _never_changes(models: dict) -> Answer:
     """Count, in one 12-step run of each variant, how often a written unit was replaced by another."""
     rewrites = {}
-    for name, variant in VARIANTS.items():
-        traj = variant.trajectory(models[name], 12, SEED)
+    for name in DIFFUSION:
+        traj = VARIANTS[name].trajectory(models[name], 12, SEED)
         pairs = (zip(traj.tokens_at(k - 1), traj.tokens_at(k)) for k in range(1, traj.n_steps + 1))
         rewrites[name] = sum(1 for step in pairs for a, b in step if a != b and traj.mask_id not in (a, b))
-    order = tuple(VARIANTS)
+    order = DIFFUSION
     best = min(order, key=lambda k: (rewrites[k], order.index(k)))
     said = ", ".join(f"{k} {v}" for k, v in rewrites.items())
     return Answer(order.index(best), f"Units replaced by another unit in one 12-step run: {said}.")
@@ -216,8 +231,8 @@ def _real_threshold(models: dict) -> Answer:
 
 
 QUESTIONS: dict[str, Question] = {q.id: q for q in (
-    Question("never-changes", "Which variant never replaces a unit once it has written it (plain sampler)?",
-             tuple(VARIANTS), _never_changes),
+    Question("never-changes", "Which diffusion variant never replaces a unit once it has written it (plain "
+                              "sampler)?", DIFFUSION, _never_changes),
     Question("ar-next", "An autoregressive model has written “dog s”. How likely is the next unit to be “are”?",
              (*RANGES, "certain (100 %)"), _ar_next),
     Question("first-commit", f"The low-confidence sampler (6 steps, seed {SEED}): which position does it commit "
@@ -237,8 +252,8 @@ QUESTIONS: dict[str, Question] = {q.id: q for q in (
              _gaussian_settled),
     Question("nelbo-gap", "How far above the entropy H is the shipped masked model's bound (NELBO − H)?",
              ("less than 0.01 bits per unit", "0.01 to 0.05", "0.05 to 0.2", "more than 0.2"), _nelbo_gap),
-    Question("fewest-steps", "Which variant needs the fewest steps to make 90 % valid sentences?",
-             tuple(VARIANTS), _fewest_steps),
+    Question("fewest-steps", "Which diffusion variant needs the fewest steps to make 90 % valid sentences?",
+             DIFFUSION, _fewest_steps),
     Question("one-step-verdict", f"The masked model writes all six units in ONE step (seed {SEED}). Is its sentence "
                                  "valid?", ("yes", "no"), _one_step_verdict),
     Question("propagation", "From “our [MASK] are your s [PAD]”, how often does the masked model end with a valid "

@@ -46,7 +46,7 @@ SEQUENTIAL = "Viridis"  # the one scale for confidence and probability
 # Series: Tol's muted indigo, green, purple, wine, olive, teal (darkened from #44AA99, 2.8:1, to #3A9A8A);
 # every one >= 3:1 against white (WCAG 1.4.11).
 SERIES = ("#332288", "#117733", "#AA4499", "#882255", "#999933", "#3A9A8A")
-VARIANT_COLORS = {"masked": SERIES[0], "uniform": SERIES[1], "gaussian": SERIES[2]}
+VARIANT_COLORS = {"masked": SERIES[0], "uniform": SERIES[1], "gaussian": SERIES[2], "autoregressive": SERIES[4]}
 NEUTRAL = "#555555"  # a series with no colour of its own; reference lines use black
 
 

@@ -86,3 +86,42 @@ def threshold_figure(results: dict) -> go.Figure:
     fig.update_yaxes(title="validity", range=[0, 1.02])
     fig.update_layout(height=400, margin={"l": 10, "r": 30, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.2})
     return fig
+
+
+def lab_figure(curves: list[tuple[str, list[float], list[float]]], x_title: str = "training step") -> go.Figure:
+    """The training lab's runs side by side: each run's exact bound minus its floor (bits per unit) against the
+    step or the epoch, log scale (a run that reaches its floor would touch 0). `curves`: (label, x, gap)."""
+    fig = go.Figure()
+    for j, (label, xs, gaps) in enumerate(curves):
+        fig.add_trace(go.Scatter(x=xs, y=[max(g, 1e-5) for g in gaps], mode="lines+markers", name=label,
+                                 line={"color": SERIES[j % len(SERIES)], "width": 3, "dash": DASHES[j % len(DASHES)]},
+                                 hovertemplate=f"{label}: %{{y:.4f}} bits per unit above the floor at %{{x:.0f}}"
+                                               "<extra></extra>"))
+    fig.update_yaxes(title="bound − its floor (bits per unit, log)", type="log", dtick=1)  # one tick per decade
+    fig.update_xaxes(title=x_title)
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
+    return fig
+
+
+DASHES = ("solid", "dash", "dot", "dashdot")  # a series is told by its line too, not by colour alone
+
+
+def data_study_figure(study: dict, unique: int) -> go.Figure:
+    """The data-constrained study at one training-set size U: each family's held-out loss (bits per sentence)
+    against epochs (log), the DLM's bound with ± 1 standard error, the entropy H as the floor."""
+    fig = go.Figure()
+    for j, run in enumerate(r for r in study["runs"] if r["unique_sentences"] == unique):
+        name = {"ar": "autoregressive (exact NLL)", "dlm": "masked diffusion (NELBO ± SE)"}[run["family"]]
+        fig.add_trace(go.Scatter(
+            x=run["epochs"], y=run["heldout_bits_per_sentence"], mode="lines+markers", name=name,
+            line={"color": series_color("autoregressive" if run["family"] == "ar" else "masked"), "width": 3,
+                  "dash": DASHES[j % len(DASHES)]},
+            error_y={"type": "data", "array": run.get("heldout_stderr_bits"), "visible": "heldout_stderr_bits" in run},
+            hovertemplate=f"{name}: %{{y:.3f}} bits per sentence at epoch %{{x}}<extra></extra>"))
+    h = study["entropy_bits_per_sentence"]
+    fig.add_hline(y=h, line={"color": "#000000", "dash": "dash"}, annotation_text=f"entropy H = {h:.2f}",
+                  annotation_position="bottom right")
+    fig.update_xaxes(title="epochs over the training set (log)", type="log")
+    fig.update_yaxes(title="held-out loss (bits per sentence)")
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": 1.15})
+    return fig

@@ -1,4 +1,4 @@
-"""Classifier-free guidance on the toy language, exactly (docs/maths.md section 9).
+"""Classifier-free guidance on the toy language, exactly (docs/maths.md section 12).
 
 Unsupervised CFG for masked DLMs (LLaDA, Nie et al. 2024): the condition c is a prompt (units pinned at some
 positions), the unconditional prediction is the same canvas with the prompt masked, and each step samples

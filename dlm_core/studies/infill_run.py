@@ -277,7 +277,7 @@ def completion_rows(result: InfillResult, top: int = TOP_ROWS) -> list[dict]:
 
 def variant_rows(results: list[InfillResult]) -> list[dict]:
     """The table of every variant and strategy on the same pins (infill_by_variant)."""
-    return [{"variant": r.settings.variant, "strategy": r.settings.option_dict.get("strategy", "ancestral"),
+    return [{"variant": r.settings.variant, "strategy": r.settings.sampler_config().strategy,
              "T": r.steps, "validity": pm(r.sampled.valid_mass, r.sampled.valid_mass_se, 3),
              "TV": pm(r.sampled.tv, r.sampled.tv_se), "KL valid (bits)": pm(r.sampled.kl_valid_bits,
                                                                            r.sampled.kl_valid_se),

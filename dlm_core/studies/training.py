@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dlm_core import ASSETS
-from dlm_core.toy_language import support_arrays
+from dlm_core.studies.training_data import data_batches, training_batches  # noqa: F401 (data_batches: the API)
 from dlm_core.variants.evaluate import EvalSettings
 from dlm_core.variants.registry import get
 
@@ -61,6 +61,41 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW
     targets: str = "exact"  # the loss's targets: "exact" (the language's posterior) or "sampled" (the drawn sentence)
     grad_clip: float = 1.0  # clip the gradient norm at this (0: no clipping)
+    # --- the training lab's choices (docs/maths.md section 10); the defaults are the recipes above, and a
+    # checkpoint records a choice only when it differs from its default (`to_dict`)
+    weighting: str = "k"  # masked: "k" (exactly k masks, weight L/k), "elbo" (t drawn, weight -alpha'_t/(1-alpha_t)),
+    #                       "unweighted" (t drawn, weight 1: not a bound), "bert" (15 % masked, mean: not a bound)
+    time_input: bool = False  # masked: give the denoiser the time t (RADD: it needs none)
+    task: str = "pretrain"  # "instruction": the subject (the prompt) is never masked, only the response is learned
+    train_size: int = 0  # 0: fresh sentences every batch; U > 0: epochs over a fixed set of U sentences drawn from p
+
+    def __post_init__(self):
+        for name, value, known in (("loss weighting", self.weighting, WEIGHTINGS), ("task", self.task, TASKS)):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(known)}")
+        if int(self.train_size) < 0:
+            raise ValueError("the training set size is 0 (fresh sentences) or a number of sentences")
+        if self.task == "instruction" and self.targets == "exact":
+            raise ValueError("the instruction task learns from the drawn sentence (--targets sampled): the "
+                             "language's exact conditional does not know where a prompt ends")
+        if self.train_size and self.targets == "exact":
+            raise ValueError("a fixed training set needs sampled targets (--targets sampled): exact targets score "
+                             "every input against the whole language, which a model trained on a few sentences "
+                             "must not see")
+
+    def to_dict(self) -> dict:
+        """As checkpoint.json records it: a lab choice only where it is not its default (the recipes read as ever)."""
+        return {k: v for k, v in asdict(self).items() if k not in LAB_DEFAULTS or v != LAB_DEFAULTS[k]}
+
+
+LAB_DEFAULTS = {"weighting": "k", "time_input": False, "task": "pretrain", "train_size": 0}
+
+
+def lab_choices(cfg: TrainConfig) -> dict:
+    """The lab's choices of a recipe that are not their defaults (empty: a plain recipe)."""
+    return {k: v for k, v in cfg.to_dict().items() if k in LAB_DEFAULTS}
+WEIGHTINGS = ("k", "elbo", "unweighted", "bert")  # docs/maths.md section 10
+TASKS = ("pretrain", "instruction")
 
 
 def default_config(variant: str, **overrides) -> TrainConfig:
@@ -72,22 +107,6 @@ def default_config(variant: str, **overrides) -> TrainConfig:
 
 def build_model(cfg: TrainConfig) -> torch.nn.Module:
     return get(cfg.variant).build_model(cfg)
-
-
-def data_batches(batch_size: int, generator: torch.Generator):
-    """Endless batches of sentences from the exact distribution of the language, stratified: one uniform
-    u_0 per batch, and sentence b is the one where the cumulative p(x) passes (u_0 + b) / B (systematic
-    sampling). Every sentence then comes floor(B p(x)) or ceil(B p(x)) times, so a batch carries the
-    distribution itself rather than a random draw from it; the order within a batch is shuffled."""
-    sa = support_arrays()
-    x = torch.as_tensor(sa.x)
-    cdf = torch.cumsum(torch.as_tensor(sa.p), 0)
-    cdf[-1] = 1.0
-    steps = torch.arange(batch_size, dtype=torch.float64)
-    while True:
-        u = (torch.rand((), generator=generator, dtype=torch.float64) + steps) / batch_size
-        idx = torch.searchsorted(cdf, u, right=True).clamp(max=len(cdf) - 1)
-        yield x[idx[torch.randperm(batch_size, generator=generator)]]
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -126,9 +145,8 @@ def train(
     model = build_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas),
                             fused=True)
-    objective = get(cfg.variant).loss
-    extra = {} if cfg.targets == "exact" else {"targets": cfg.targets}  # a variant's loss may not take targets
-    batches = data_batches(cfg.batch_size, gen)
+    objective = get(cfg.variant).objective(cfg)  # its loss, or the lab's version of it (weighting, task, ...)
+    batches = training_batches(cfg, gen)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -140,7 +158,7 @@ def train(
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
-        loss = objective(model, next(batches), cfg.schedule, gen, **extra)
+        loss = objective(model, next(batches), gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -199,7 +217,7 @@ def save_checkpoint(result: TrainResult, out_dir: str | Path, metrics: dict | No
     os.replace(tmp, out / "model.safetensors")
     meta = {
         "variant": result.config.variant,
-        "training": asdict(result.config),
+        "training": result.config.to_dict(),
         "seed": result.config.seed,
         "steps_done": result.steps_done,
         "stopped_early": result.stopped,
@@ -257,6 +275,7 @@ class TrainingJob:
     """
 
     SECONDS_PER_STEP_GUESS = 0.03  # the estimate before the queue has timed a training
+    WORKER = "dlm_core.studies.training:train_in_worker"  # what trains (and measures) in the worker process
 
     def __init__(self, cfg: TrainConfig, eval_every: int = 100, owner: str | None = None, queue=None,
                  in_worker_process: bool = True):
@@ -270,6 +289,7 @@ class TrainingJob:
         self.losses: list[tuple[int, float]] = []  # (step, nats per sentence)
         self.nelbo: list[tuple[int, float]] = []  # (step, bits per unit)
         self.result: TrainResult | None = None
+        self.output: dict = {}  # what the worker returned besides the weights (a subclass's measurements)
         self.job = None  # the queue's Job, once started
         self._lock = threading.Lock()
         self.started = time.time()
@@ -314,16 +334,22 @@ class TrainingJob:
         if not self.in_worker_process:
             self.result = train(self.cfg, callback=_progress(self._record, lambda: job.cancelled, self.eval_every,
                                                              self.cfg))
+            self.output = self.finish(self.result)
             return self.result
-        out = job.run_in_process("dlm_core.studies.training:train_in_worker",
+        out = job.run_in_process(self.WORKER,
                                  {"config": asdict(self.cfg), "eval_every": self.eval_every}, on_message=self._record)
         from safetensors.torch import load as load_tensors
 
         model = build_model(self.cfg)
         model.load_state_dict(load_tensors(out["state"]))
+        self.output = out
         self.result = TrainResult(model.eval(), self.cfg, out["losses"], out["steps_done"], out["wall_time_s"],
                                   out["stopped"])
         return self.result
+
+    def finish(self, result: TrainResult) -> dict:
+        """What WORKER adds to a finished training, when it trains in the queue's own thread instead."""
+        return {}
 
     def snapshot(self) -> dict:
         job = self.job
@@ -348,7 +374,7 @@ def _progress(record: Callable[[tuple], None], cancelled: Callable[[], bool], ev
     def callback(step: int, loss: float, model) -> bool:
         record(("loss", step, loss))
         if step % eval_every == 0 or step == cfg.steps:
-            value = quick_nelbo_bits(cfg.variant, model)
+            value = training_bound_bits(cfg, model)
             model.train()
             record(("nelbo", step, value))
         return not cancelled()
@@ -365,6 +391,14 @@ def train_in_worker(send, cancelled, config: dict, eval_every: int) -> dict:
     state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}
     return {"state": save_tensors(state), "losses": result.losses, "steps_done": result.steps_done,
             "wall_time_s": result.wall_time_s, "stopped": result.stopped}
+
+
+def training_bound_bits(cfg: TrainConfig, model) -> float:
+    """What a training's live curve measures, bits per unit: the variant's quick NELBO for a plain recipe; for a
+    lab choice, the bound of what it was trained for (Variant.training_bound)."""
+    model.eval()
+    with torch.no_grad():
+        return float(get(cfg.variant).training_bound(model, cfg))
 
 
 def quick_nelbo_bits(variant: str, model) -> float:

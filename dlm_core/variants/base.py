@@ -120,6 +120,8 @@ class ToyVariant(Variant):
     """A variant trained on the toy language: its denoiser, forward process, loss, exact evaluation and
     the Forward page's view."""
 
+    family: str = "diffusion"  # "diffusion", or "autoregressive" for the baseline that writes left to right
+    min_steps: int = 1  # the fewest steps its sampler can write a sentence in (autoregressive: one per unit)
     forward_schedules: tuple[str, ...] = ("linear",)  # alpha_t choices of its forward process
     train_defaults: dict = {}  # TrainConfig overrides
     exact_nelbo: bool = False  # whether `bound` is exact (no standard error)
@@ -139,6 +141,23 @@ class ToyVariant(Variant):
     @abstractmethod
     def loss(model, x0: torch.Tensor, schedule: str = "linear", generator=None) -> torch.Tensor:
         """The training loss of a batch, nats per sentence (a variant sets its module's function)."""
+
+    def objective(self, cfg) -> Callable:
+        """The training loss of a recipe (training.TrainConfig) as `fn(model, x0, generator)`: the variant's `loss`
+        with the recipe's schedule and targets. A lab choice that changes the loss (docs/maths.md section 10) is
+        the masked (and, for the task, the autoregressive) variant's; any other refuses it clearly."""
+        choices = {"weighting": "k", "time_input": False, "task": "pretrain"}
+        taken = [name for name, default in choices.items() if getattr(cfg, name, default) != default]
+        if taken:
+            raise ValueError(f"the {self.name} variant has no {' / '.join(taken)} choice (the lab varies the masked "
+                             "variant's loss)")
+        extra = {} if cfg.targets == "exact" else {"targets": cfg.targets}  # a variant's loss may not take targets
+        return lambda model, x0, generator: self.loss(model, x0, cfg.schedule, generator, **extra)
+
+    def training_bound(self, model, cfg) -> float:
+        """What a training's live curve measures (bits per unit): the bound, with a small Monte-Carlo setting where
+        it is not exact. A variant with lab choices measures the bound of what the recipe trained for."""
+        return self.nelbo(model, EvalSettings(n_t=32))[0]
 
     # ----------------------------------------------------------------------- evaluation
 

@@ -1,8 +1,10 @@
-"""The small bidirectional Transformer denoiser shared by the three toy variants.
+"""The small bidirectional Transformer denoiser shared by the three toy variants, and the autoregressive twin.
 
 Input: a noisy sequence z_t (ids for masked/uniform, vectors for Gaussian) and, for
 variants that need it, the time t. Output: logits over the V = 13 units per position.
-Pre-norm encoder blocks, learned positions for the 6 slots, no causal mask.
+Pre-norm encoder blocks, learned positions for the 6 slots, no causal mask. With `causal`
+(the autoregressive twin, variants/autoregressive.py) the same network gets a causal mask:
+position i attends to positions <= i only; nothing else changes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class DenoiserConfig:
     time_input: bool = False  # masked diffusion needs no t (RADD)
     input_dim: int = 0  # > 0: continuous inputs of this size (Gaussian variant)
     dropout: float = 0.0
+    causal: bool = False  # True: position i sees only positions <= i (the autoregressive twin)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +75,9 @@ class Denoiser(nn.Module):
                 raise ValueError("this denoiser needs the time t")
             t = t.expand(z.shape[0]) if t.dim() == 0 else t
             h = h + self.time_mlp(time_features(t, self.cfg.d_model))[:, None, :]
+        if self.cfg.causal:  # -inf above the diagonal: position i attends to positions <= i
+            mask = torch.nn.Transformer.generate_square_subsequent_mask(z.shape[1], dtype=h.dtype)
+            return self.head(self.norm(self.blocks(h, mask=mask, is_causal=True)))
         return self.head(self.norm(self.blocks(h)))
 
     def n_params(self) -> int:

@@ -27,6 +27,7 @@ from dlm_core import schedules
 from dlm_core.sampling.masked_sampler import ALL_STRATEGIES, BLOCKWISE, MaskedSampler, MaskedSamplerConfig
 from dlm_core.sampling.options import option
 from dlm_core.toy_language import MASK, MASK_ID, UNITS, L, V, support_arrays
+from dlm_core.variants import masked_objectives
 from dlm_core.variants.base import PageText, ToyVariant
 from dlm_core.variants.denoiser import Denoiser, DenoiserConfig
 from dlm_core.variants.evaluate import BITS, EvalSettings, kl_bits
@@ -107,14 +108,17 @@ def loss(denoiser, x0: torch.Tensor, schedule: str = "linear", generator=None, t
 
 
 def log_probs_fn(denoiser) -> Callable[[np.ndarray], np.ndarray]:
-    """z (B, L) ids -> log p_theta(. | z) (B, L, V) float64, evaluated without gradients."""
+    """z (B, L) ids -> log p_theta(. | z) (B, L, V) float64, evaluated without gradients (a denoiser with a time
+    input gets what the samplers give it: the share of [MASK] in z, ToyMaskedLM)."""
+    timed = bool(getattr(getattr(denoiser, "cfg", None), "time_input", False))
 
     @torch.no_grad()
     def fn(z: np.ndarray) -> np.ndarray:
         out = []
         zt = torch.as_tensor(z, dtype=torch.long)
         for chunk in zt.split(4096):
-            out.append(F.log_softmax(denoiser(chunk).double(), -1).numpy())
+            logits = denoiser(chunk, (chunk == MASK_ID).float().mean(-1)) if timed else denoiser(chunk)
+            out.append(F.log_softmax(logits.double(), -1).numpy())
         return np.concatenate(out)
 
     return fn
@@ -122,12 +126,12 @@ def log_probs_fn(denoiser) -> Callable[[np.ndarray], np.ndarray]:
 
 class ToyMaskedLM:
     """A toy denoiser behind the interface the sampler uses for every masked model:
-    logits over the whole vocabulary (13 units + [MASK]) for a batch of sequences."""
-
-    takes_time = False
+    logits over the whole vocabulary (13 units + [MASK]) for a batch of sequences. A denoiser trained with a
+    time input (the training lab) gets the noise level it was trained on: the share of [MASK] on the canvas."""
 
     def __init__(self, denoiser, name: str = "toy masked"):
         self.denoiser = denoiser.eval()
+        self.takes_time = bool(getattr(getattr(denoiser, "cfg", None), "time_input", False))
         self.name = name
         self.mask_id = MASK_ID
         self.vocab = list(UNITS) + [MASK]
@@ -136,7 +140,7 @@ class ToyMaskedLM:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.denoiser(x)
+        logits = self.denoiser(x, (x == MASK_ID).float().mean(-1)) if self.takes_time else self.denoiser(x)
         masked_col = torch.full(logits.shape[:-1] + (1,), -math.inf, dtype=logits.dtype)
         return torch.cat([logits, masked_col], -1)
 
@@ -305,9 +309,22 @@ class MaskedVariant(ToyVariant):
     )
 
     def build_model(self, cfg) -> Denoiser:
-        """Ids (13 units + [MASK]) in, 13 unit logits out, no t."""
+        """Ids (13 units + [MASK]) in, 13 unit logits out, no t (unless the training lab asks for a time input)."""
         return Denoiser(DenoiserConfig(n_in=V + 1, n_out=V, d_model=cfg.d_model, n_layers=cfg.n_layers,
-                                       n_heads=cfg.n_heads, d_ff=cfg.d_ff))
+                                       n_heads=cfg.n_heads, d_ff=cfg.d_ff,
+                                       time_input=bool(getattr(cfg, "time_input", False))))
+
+    def objective(self, cfg):
+        """The shipped loss, or the training lab's version of it (masked_objectives: weighting, time input, task)."""
+        if masked_objectives.is_plain(cfg):
+            return super().objective(cfg)
+        return masked_objectives.objective(cfg, language_conditionals)
+
+    def training_bound(self, model, cfg) -> float:
+        """The exact NELBO; for a lab recipe, of what it trained for (conditional on the subject for instruction)."""
+        if masked_objectives.is_plain(cfg):
+            return super().training_bound(model, cfg)
+        return masked_objectives.exact_bound(model, revealed_table, cfg.task)
 
     def corrupt(self, model, x0, t, generator=None, schedule: str = "linear"):
         return corrupt(x0, t, generator, schedule)
@@ -330,6 +347,8 @@ class MaskedVariant(ToyVariant):
         nll_x = exact_nll(sa.x, lp)
         details = {"nll_bits_per_unit": float(np.sum(sa.p * nll_x)) / BITS,
                    "random_order_validity": float(np.exp(-nll_x).sum())}
+        if getattr(model.cfg, "time_input", False):  # the continuous-time bound, its integral over t by quadrature
+            return masked_objectives.exact_bound(model, revealed_table), 0.0, details
         return float(np.sum(sa.p * exact_nelbo(sa.x, lp))) / BITS, 0.0, details
 
     def evaluate(self, model, settings: EvalSettings | None = None):

@@ -4,13 +4,14 @@ is not listed: it samples a model loaded by name, not one trained on the toy lan
 
 from __future__ import annotations
 
-from dlm_core.variants import gaussian, masked, uniform
+from dlm_core.variants import autoregressive, gaussian, masked, uniform
 from dlm_core.variants.base import ToyVariant
 
 VARIANTS: dict[str, ToyVariant] = {
     "masked": masked.VARIANT,
     "uniform": uniform.VARIANT,
     "gaussian": gaussian.VARIANT,
+    "autoregressive": autoregressive.VARIANT,  # the baseline: the masked network with a causal mask
 }
 
 

@@ -20,7 +20,7 @@ WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL",
          "temperature"]
 
 RECOMPUTE_GUESS_S = 55.0  # the quick settings (2,000 samples per cell) here, before the queue has timed one
-SECTION_NAMES = ("Quality against steps", "Strategies and schedules", "Threshold decoding", "One seed, three variants")
+SECTION_NAMES = ("Quality against steps", "Strategies and schedules", "Threshold decoding", "One seed, every variant")
 
 
 @dataclass
@@ -60,7 +60,8 @@ def threshold_study(_model):
 def same_seed_trajectories(seed: int, steps: int):
     from dlm_core.variants.registry import VARIANTS
 
-    return {name: v.trajectory(shipped_model(name), steps, seed) for name, v in VARIANTS.items()}
+    # a variant that needs more steps (the autoregressive one: one per unit) takes its fewest
+    return {name: v.trajectory(shipped_model(name), max(steps, v.min_steps), seed) for name, v in VARIANTS.items()}
 
 
 view = PageState(CompareView)
@@ -157,7 +158,7 @@ def threshold_section():
 def same_seed_section():
     from dlm_core.variants.registry import VARIANTS
 
-    st.header("One seed, one click: the three variants side by side")
+    st.header("One seed, one click: every variant side by side")
     c1, _ = st.columns([1, 3])
     seed = view.widget("seed", c1)
     steps = view.widget("seed_steps", c1)
@@ -165,7 +166,7 @@ def same_seed_section():
     cols = st.columns(len(trajs))
     for col, (v, traj) in zip(cols, trajs.items(), strict=True):
         with col:
-            st.markdown(f"**{v}** — {verdict_words(validity_reason(traj.final))}")
+            st.markdown(f"**{v}** ({traj.n_steps} steps) — {verdict_words(validity_reason(traj.final))}")
             show_html(chips.sequence_html(traj, traj.n_steps, big=False))
             fig = plotly_figures.trajectory_grid(traj, traj.n_steps, max_text_steps=13, compact=True)
             st.plotly_chart(fig, key=f"cmp_grid_{v}", theme=None)
@@ -181,6 +182,12 @@ SECTIONS[view.widget("section", required=True)]()
 st.header("Recompute")
 from dlm_core.variants.registry import VARIANTS  # noqa: E402 (loads torch: after the table and the section are drawn)
 
+missing = compare.missing_variants(results, VARIANTS)
+if missing:  # computed before these variants were added: say so instead of an eleven-minute recompute
+    notice_box.info(f"This results file has no row for the {', '.join(missing)} variant{'s' * (len(missing) > 1)} "
+                    "yet: it was computed before "
+                    f"{'they were' if len(missing) > 1 else 'it was'} added. Press **Recompute** at the bottom of the "
+                    "page to include every variant (quick settings: about a minute).", icon=":material/info:")
 trained = {v: session_models(v) for v in VARIANTS}
 picked = {}
 cols = st.columns(len(VARIANTS))

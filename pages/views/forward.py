@@ -16,9 +16,9 @@ from dlm_core.variants.registry import VARIANTS
 from pages import PageState, glossary_popover, setting, shipped_model, show_html, stage
 
 LEVELS = 20  # the sweep shows t = 0, 1/20, ..., 1
-WORDS = ["forward process", "noise", "t (noise level)", "variant", "masked (absorbing) diffusion",
-         "uniform diffusion", "Gaussian diffusion", "toy language", "token / unit", "[PAD]", "schedule α_t",
-         "seed", "z_t (noisy sequence)", "scrub"]
+WORDS = ["autoregressive model", "forward process", "noise", "t (noise level)", "variant",
+         "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "toy language", "token / unit",
+         "[PAD]", "schedule α_t", "seed", "z_t (noisy sequence)", "scrub"]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pages import PageState, glossary_popover, md_escape, options_text, setting,
 FREE = "free"
 NO_PINS = "none"  # ?pins=none: every position free
 STEP_CHOICES = ("auto", *range(1, 101))
-WORDS = ["toy language", "pin", "infill",
+WORDS = ["autoregressive model", "toy language", "pin", "infill",
          "token / unit", "[PAD]", "[MASK]", "prompt", "variant", "masked (absorbing) diffusion",
          "uniform diffusion", "Gaussian diffusion", "sampler", "strategy", "random (strategy)", "steps T", "seed",
          "sample", "checkpoint", "p, p_model", "empirical distribution", "support", "validity", "error reasons",

@@ -51,7 +51,9 @@ class ReverseSettings:
     present: bool = setting(False, widget="url", in_link=False)  # presenter mode (also F on the stage)
     step: int = setting(0, lo=0, widget="url")  # the step shown; up to the run's number of steps
     pos: int = setting(1, label="Position", lo=1)  # the position whose prediction is shown
-WORDS = ["reverse process", "pin", "branch", "prompt", "infill",
+
+
+WORDS = ["autoregressive model", "reverse process", "pin", "branch", "prompt", "infill",
          "noise", "variant", "masked (absorbing) diffusion", "uniform diffusion",
          "Gaussian diffusion", "checkpoint", "steps T", "sampler", "seed", "stage (player)", "scrub", "trajectory",
          "JSON", "HTML", "token × step grid", "toy language", "token / unit", "[PAD]"]
@@ -167,8 +169,8 @@ with right:
     if traj.mask_id is not None:  # an absorbing state: each position is committed once
         st.subheader("Unmasking order")
         show_html(svg_figures.order_html(traj, k))
-        st.caption("Which step committed each position. What to notice: the order is rarely left to right; the "
-                   "model may well write the end of the sentence first.")
+        st.caption("Which step committed each position. What to notice: a diffusion model's order is rarely left to "
+                   "right (it may well write the end of the sentence first); an autoregressive model's always is.")
         show_html(svg_figures.confidence_svg(traj, k))
         st.caption("The score each committed unit had. What to notice: a low dot is a guess the model was unsure "
                    "of; a confidence strategy commits the surest position first, a random or ancestral one does not.")

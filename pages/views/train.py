@@ -1,6 +1,6 @@
 """Train: watch a toy diffusion model learn the toy language, live."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -16,6 +16,7 @@ WIDTHS = [RECIPE, 32, 64, 128]
 RECIPES = {v: training.default_config(v) for v in VARIANTS}
 DEFAULT_STEPS = max(cfg.steps for cfg in RECIPES.values())  # enough for every variant's recipe
 WORDS = ["DLM (diffusion language model)", "toy language", "forward process", "denoiser", "entropy H", "variant",
+         "autoregressive model",
          "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "training step", "learning rate",
          "width (model size)", "seed", "loss", "t (noise level)", "low-discrepancy sampling", "token / unit",
          "p_θ(x | z_t)", "unbiased estimate", "NELBO", "MDLM", "RADD", "Monte Carlo", "bits per unit",
@@ -56,7 +57,7 @@ def _shipped_time(variant: str) -> str:
     try:
         meta = json.loads((training.default_checkpoint(variant) / "checkpoint.json").read_text())
         return f" ({meta['wall_time_s']:.0f} s on one core)" if meta["training"] == json.loads(
-            json.dumps(asdict(RECIPES[variant]))) else ""
+            json.dumps(RECIPES[variant].to_dict())) else ""
     except (OSError, ValueError, KeyError):
         return ""
 
