@@ -74,6 +74,8 @@ def draw_figure(fig, step, revealed: bool, lesson_no: int, step_no: int, present
         return said
     if fig.chart is not None:
         show_html(fig.chart)
+    if fig.plot is not None:
+        st.plotly_chart(fig.plot, key=f"lesson-plot-{lesson_no}-{step_no}")
     if fig.rows:
         st.markdown(markdown_table([{k: md_escape(v) for k, v in r.items()} for r in fig.rows]))
         if fig.caption:
@@ -83,11 +85,14 @@ def draw_figure(fig, step, revealed: bool, lesson_no: int, step_no: int, present
     if fig.finding:
         st.info(md_escape(fig.finding), icon=":material/insights:")
         said.append(fig.finding)
+    if step.view.kind == "lab":
+        st.markdown(f"[Open the training lab on this preset](lab?lab_preset={step.view.args['preset']}): its runs "
+                    "train side by side in the server's line, with their curves live.")
     return said
 
 
 def draw_live(step, revealed: bool, go) -> None:
-    """The views that run live: the training (through the queue), the lab's presets, the summary."""
+    """The views that run live: the training (through the queue) and the summary."""
     if step.view.kind == "summary":
         for i, lesson in enumerate(LESSONS[:-1], start=1):
             c1, c2 = st.columns([2, 5])
@@ -110,5 +115,3 @@ def draw_live(step, revealed: bool, go) -> None:
         if s.get("lesson_job") is not None:
             live_training(s.lesson_job, "lesson", entropy_bits_per_unit(), "What to notice: the measured NELBO "
                           "(diamonds) falls towards the entropy H (the dashed floor) and never below it.")
-    elif step.view.kind == "lab":
-        st.info("The training lab's presets run here once the lab is in place.", icon=":material/science:")

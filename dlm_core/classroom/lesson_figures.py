@@ -34,11 +34,15 @@ REAL_PROMPT = "to be or not to be, that is the"
 def _autoregressive(models: dict) -> Figure:
     traj = autoregressive_trajectory(models)
     rows = autoregressive_rows(traj)
-    worst = max(rows, key=lambda r: abs(float(r["model p(unit | before)"]) - float(r["exact p(unit | before)"])))
+    gaps = [abs(float(r["model p(unit | before)"]) - float(r["exact p(unit | before)"])) for r in rows]
+    worst = rows[max(range(len(rows)), key=gaps.__getitem__)]
+    finding = (f"At every step the trained model's probability of the next unit is within {max(gaps):.3f} of the "
+               "language's exact one: it has learned the conditionals an autoregressive model writes with."
+               if max(gaps) < 0.01 else
+               f"Its largest miss is at step {worst['step']} (“{worst['unit']}”): {worst['model p(unit | before)']} "
+               f"where the language says {worst['exact p(unit | before)']}.")
     return Figure(trajectory=traj, rows=rows, caption="The trained autoregressive twin against the exact language",
-                  finding=f"Its largest miss is at step {worst['step']} (“{worst['unit']}”): "
-                          f"{worst['model p(unit | before)']} where the language says "
-                          f"{worst['exact p(unit | before)']}.")
+                  finding=finding)
 
 
 def _reverse(view: View, models: dict) -> Figure:
@@ -243,6 +247,30 @@ def _clamping(models: dict) -> Figure:
     return Figure(rows=rows, caption="1000 samples each", finding=clamp_finding(table))
 
 
+def _data_study() -> Figure:
+    from dlm_core.render.study_figures import data_study_figure
+    from dlm_core.studies import data_study
+
+    results = data_study.load_results()
+    if results is None:
+        return Figure(finding="The data-constrained study's results are missing: `python -m dlm_core data-study "
+                              "--json --out assets/data_study.json` makes them.")
+    summary = data_study.summarise(results)
+    us = sorted({r["unique_sentences"] for r in results["runs"]})
+    middle = us[len(us) // 2]
+    return Figure(plot=data_study_figure(results, middle), rows=data_study.summary_rows(summary),
+                  caption=f"Held-out loss in bits per sentence; the chart: U = {middle:,} sentences",
+                  finding=" ".join(data_study.findings({**results, "summary": summary})))
+
+
+def _lab(view: View) -> Figure:
+    from dlm_core.studies import training_lab
+
+    preset = training_lab.PRESETS[view.args["preset"]]
+    return Figure(rows=training_lab.preset_rows(preset), caption=f"The lab's preset “{preset.title}”: its runs",
+                  finding=preset.point)
+
+
 def _compare(models: dict) -> Figure:
     from dlm_core.studies import compare
 
@@ -259,7 +287,7 @@ def figure(view: View, models: dict, lm=None) -> Figure:
            "propagation_uniform": lambda: _propagation(view, models), "clamping": lambda: _clamping(models),
            "strategies": lambda: _strategies(models), "bound_vs_steps": lambda: _bound(models),
            "guidance_toy": lambda: _guidance_toy(models), "prefill_toy": lambda: _prefill_toy(models),
-           "compare": lambda: _compare(models)}
+           "compare": lambda: _compare(models), "data_study": _data_study, "lab": lambda: _lab(view)}
     real = {"bert_real": _bert_real, "guidance_real": _guidance_real, "prefill_real": _prefill_real,
             "real_blocks": _real_blocks, "real_strategies": _real_strategies, "real_threshold": _real_threshold}
     if kind in toy:

@@ -64,8 +64,9 @@ LESSONS: tuple[Lesson, ...] = (
                                                         "its unit?"),
     )),
     Lesson("The last step is BERT", "1. Masked-DLM connections with BERT", (
-        Step("BERT learned to fill masked words in one pass, from about 15 % masked text. The last step of a masked "
-             "diffusion model is that same task; filling a whole canvas in one pass is BERT asked for too much.",
+        Step("BERT learned to fill masked words in one pass, in text with a few words masked. The last step of a "
+             "masked diffusion model is that same task; filling a whole canvas in one pass is BERT asked for too "
+             "much.",
              View("bert_toy"), "Compare the one-step and the six-step rows.", "valid-T1",
              idea="A masked DLM's last step is BERT's task; many steps make it a generator."),
         Step("The embedded real model started from a BERT-style encoder (MiniLM) and was trained on every noise "
@@ -141,14 +142,17 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("How a DLM is trained", "3. What is the training procedure for a DLM?", (
         Step("Each training sentence gets its own noise level t, and the schedule decides how t masks. The "
              "loss is a cross-entropy on the masked positions, weighted by 1/t (MD4, MDLM, RADD).",
-             View("lab", {"presets": ("weighting",)}), "Run the preset: which weighting gives a bound?",
+             View("lab", {"preset": "weighting"}), "Open the lab on this preset and run it: which weighting gives a "
+                                                   "bound?",
              idea="Training masks each example at its own noise level and scores the masked positions."),
         Step("A masked denoiser does not need to be told t: the share of masks already says it.",
-             View("lab", {"presets": ("time input",)}), "Run it: does the time input change the bound?"),
+             View("lab", {"preset": "time"}), "Run it in the lab: does the time input change the bound?"),
         Step("The schedule sets how fast masks appear; fewer early commitments make fewer conflicts.",
-             View("lab", {"presets": ("schedule",)}), "Run it and compare the schedules' curves."),
+             View("lab", {"preset": "schedule"}), "Run it in the lab and compare the schedules' curves."),
         Step("Instruction tuning masks only the response, never the prompt, so the model learns to answer.",
-             View("lab", {"presets": ("instruction",)}), "Run it: what can each model do afterwards?"),
+             View("lab", {"preset": "instruction"}), "Run it in the lab: what can each model do afterwards?"),
+        Step("A diffusion model needs many passes over its data: each pass masks the same sentence differently.",
+             View("lab", {"preset": "epochs"}), "Run it in the lab: when does the small set stop helping?"),
     )),
     Lesson("Training and the entropy floor", "3. Training objective", (
         Step("Training shows the model corrupted sentences and asks for the originals. The loss is a bound "

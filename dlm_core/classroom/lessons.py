@@ -34,6 +34,7 @@ class Figure:
     rows: list[dict] = field(default_factory=list)  # a table
     caption: str = ""  # what the table or chart shows
     chart: Markup | None = None  # an inline SVG chart (every value escaped)
+    plot: object | None = None  # a plotly figure (render/study_figures), where an SVG chart would not do
     texts: list[tuple[str, str]] = field(default_factory=list)  # (label, generated text) of real-model runs
     finding: str = ""  # sentences computed from the numbers above
 

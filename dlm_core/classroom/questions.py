@@ -230,6 +230,23 @@ def _real_threshold(models: dict) -> Answer:
                   f"It took {passes} forward passes for 32 tokens.")
 
 
+def _repeated_data(models: dict) -> Answer:
+    """From the data-constrained study's results: at the last epoch, whose held-out loss is lower at each U."""
+    from dlm_core.studies import data_study
+
+    results = data_study.load_results()
+    if results is None:
+        return Answer(1, "The study's results are missing (python -m dlm_core data-study writes them).")
+    lower = {}
+    for run in results["runs"]:
+        lower.setdefault(run["unique_sentences"], {})[run["family"]] = run["heldout_bits_per_sentence"][-1]
+    dlm_wins = sum(f["dlm"] < f["ar"] for f in lower.values())
+    last = max(max(r["epochs"]) for r in results["runs"])
+    said = "; ".join(f"U = {u:,}: AR {f['ar']:.1f}, diffusion {f['dlm']:.1f}" for u, f in sorted(lower.items()))
+    return Answer(1 if dlm_wins * 2 > len(lower) else 0,
+                  f"Held-out loss after {last} epochs, bits per sentence: {said}.")
+
+
 QUESTIONS: dict[str, Question] = {q.id: q for q in (
     Question("never-changes", "Which diffusion variant never replaces a unit once it has written it (plain "
                               "sampler)?", DIFFUSION, _never_changes),
@@ -265,6 +282,8 @@ QUESTIONS: dict[str, Question] = {q.id: q for q in (
     Question("lowest-bound", "Which variant's bound (NELBO) is closest to the entropy H?", DIFFUSION, _lowest_bound),
     Question("guidance-valid", "With strong guidance (w = 4), what share of the trained model's guided samples are "
                                "valid sentences?", RANGES, _guidance_valid),
+    Question("repeated-data", "Both models see the same few sentences for hundreds of epochs. Whose held-out loss "
+                              "is lower at the end?", ("autoregressive", "diffusion"), _repeated_data),
     Question("real-threshold", "Threshold 0.9 on the embedded model, 32 tokens: how many forward passes?",
              ("fewer than 16", "16 to 31", "32: one per token"), _real_threshold),
 )}

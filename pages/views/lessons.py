@@ -73,7 +73,7 @@ with st.container(key="lesson-present-text" if s.present else "lesson-text"):
 
 # ------------------------------------------------------------------------- the live view
 said = [step.text, step.try_this]
-if step.view.kind in ("train", "lab", "summary"):
+if step.view.kind in ("train", "summary"):
     draw_live(step, revealed, go)
 else:
     fig = step_figure(s.lesson, s.step)
