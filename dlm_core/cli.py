@@ -1,4 +1,5 @@
-"""Command-line interface: python -m dlm_core {train, sample, eval, compare, generate, infill, order-study} ...
+"""Command-line interface: python -m dlm_core {train, sample, eval, compare, generate, infill, order-study, data-study,
+language} ...
 
 stdout carries only the results (samples, JSON); progress and messages go to stderr.
 """
