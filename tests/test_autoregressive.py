@@ -94,9 +94,9 @@ def test_samples_are_left_to_right_one_commit_per_step(model):
         assert rec.confidence[k - 1] is not None and sum(c is not None for c in rec.confidence) == 1
         assert rec.topk_ids[k - 1] and not any(rec.topk_ids[i] for i in range(T.L) if i != k - 1)
     assert json.loads(traj.to_json())["records"][0]["committed"] == [0]
-    from dlm_core.trajectory import Trajectory
+    from dlm_core import trajectory_file
 
-    assert Trajectory.load(traj.to_json()).records == traj.records  # the contract: it exports and replays (checked)
+    assert trajectory_file.load(traj.to_json()).records == traj.records  # it exports and replays (checked)
     # a budget is the most steps it may take: 24 still takes 6; fewer than 6 cannot write the sentence
     assert ar.VARIANT.trajectory(model, 24, seed=3).final == traj.final and traj.settings["variant"] == "autoregressive"
     with pytest.raises(ValueError, match="one unit per step"):
@@ -179,14 +179,23 @@ def test_forward_train_and_infill_pages_with_the_twin():
 
 def test_the_left_to_right_lesson_shows_the_trained_twin(model):
     from dlm_core.classroom import lessons
+    from dlm_core.classroom.lesson_plan import SENTENCE
+    from pages import md_escape
 
-    traj = lessons.autoregressive_trajectory(model)
-    assert T.decode(traj.final) == lessons.SENTENCE and [r.committed for r in traj.records] == [[k] for k in range(6)]
-    probs = lessons.autoregressive_probabilities(traj)
-    assert [u for u, _, _ in probs] == lessons.SENTENCE.split()
-    assert probs[0][2] == pytest.approx(1 / 12) and all(abs(p - e) < 0.01 for _, p, e in probs)  # trained: at H
+    traj = lessons.autoregressive_trajectory({"autoregressive": model})
+    assert T.decode(traj.final) == SENTENCE and [r.committed for r in traj.records] == [[k] for k in range(6)]
+    rows = lessons.autoregressive_rows(traj)
+    assert [r["unit"] for r in rows] == SENTENCE.split()
+    assert float(rows[0]["exact p(unit | before)"]) == pytest.approx(1 / 12, abs=5e-4)
+    assert all(abs(float(r["model p(unit | before)"]) - float(r["exact p(unit | before)"])) < 0.01 for r in rows)
     at = open_page("pages/views/lessons.py", {"lesson": "1", "step": "1"})
-    assert any("exact one in brackets" in c.value and "dog 0.08" in c.value for c in at.caption)
+    assert not any("| dog |" in m.value for m in at.markdown)  # a question step: the table waits for the guess
+    at.radio(key="guess-1-1").set_value(0).run()
+    next(b for b in at.button if b.key == "lesson_reveal").click().run()
+    model_p, exact_p = (md_escape(rows[0][k]) for k in ("model p(unit | before)", "exact p(unit | before)"))
+    first = f"| 1 | dog | {model_p} | {exact_p} |"
+    assert any(first in m.value for m in at.markdown)  # the page's table is these rows
+    assert any("learned the conditionals" in i.value for i in at.info)  # trained: within 0.01 at every step
 
 
 def test_the_diffusion_variants_are_unchanged():

@@ -65,7 +65,7 @@ def test_edit_and_branch_on_the_real_page(browser, app_url):
     wait_stage(page)
     wait_idle(page)
     page.evaluate(f"() => {STAGE}.go(6)")
-    page.locator(".dlm-stage .seq .cell").nth(0).wait_for()
+    page.locator(".dlm-stage .seq .cell:visible").nth(0).wait_for()  # [CLS] and [SEP] are in the DOM, hidden
     info = page.evaluate(f"() => ({{gen: {STAGE}.data.rows[0], n: {STAGE}.cells.length}})")
     page.locator(".dlm-stage .seq .cell").nth(info["gen"] + 2).click()  # the third generated token
     page.get_by_text("Step in at step 6").wait_for(timeout=30_000)

@@ -91,7 +91,7 @@ def test_prior_term_matches_closed_form():
     # KL(N(a m, s^2 I) || N(0, I)) per position, m of unit norm
     kl_pos = 0.5 * (a1**2 + d * (s1**2 - 1 - math.log(s1**2)))
     r = gaussian_bound.nelbo_terms(OracleDenoiser(e.float()), n_t=2, n_rec=2)
-    assert r["prior"] == pytest.approx(toy_language.L * kl_pos / gaussian.BITS, rel=1e-6)
+    assert r["prior"] == pytest.approx(toy_language.L * kl_pos / gaussian_bound.BITS, rel=1e-6)
 
 
 # -------------------------------------------------------------- 2. forward process

@@ -290,15 +290,22 @@ def test_a_failure_in_a_worker_process_is_reported_not_lost(queue):
     assert after.state == jobs.DONE and after.result["steps_done"] == 3  # a new process took over
 
 
-def test_lesson_7_trains_through_the_queue_and_stops():
+def test_the_training_lesson_trains_through_the_queue_and_stops():
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
 
+    from dlm_core.classroom.lesson_plan import LESSONS
+
+    lesson, step = next((li, si) for li, lesson in enumerate(LESSONS, 1)
+                        for si, s in enumerate(lesson.steps, 1) if s.view.kind == "train")
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
-    at.query_params.update({"lesson": "7", "step": "1"})
+    at.query_params.update({"lesson": str(lesson), "step": str(step)})
     at.switch_page("pages/views/lessons.py")
     at.run()
+    if LESSONS[lesson - 1].steps[step - 1].question:  # the training follows the guess
+        at.radio(key=f"guess-{lesson}-{step}").set_value(at.radio(key=f"guess-{lesson}-{step}").options[0]).run()
+        next(b for b in at.button if b.key == "lesson_reveal").click().run()
     next(b for b in at.button if b.key == "lesson_train").click().run()
     assert not at.exception, at.exception
     job = at.session_state["lesson_job"]

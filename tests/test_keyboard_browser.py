@@ -203,7 +203,7 @@ def stage_text_sizes(page) -> dict:
 
 
 @pytest.mark.parametrize("path", ["/reverse?steps=6&present=1", "/reverse?steps=12&present=1",
-                                  "/lessons?lesson=3&step=2&present=1", "/forward?present=1"])
+                                  "/lessons?lesson=4&step=1&present=1", "/forward?present=1"])
 def test_presenter_mode_fills_a_projector(app_url, browser, path):
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     page.goto(app_url + path)

@@ -150,7 +150,7 @@ def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, b
         students.append((ctx, page))
     expected = {c: 0 for c in CHOICES}
     for i, (_, page) in enumerate(students):
-        page.get_by_role("heading", name=re.compile("Which variant never replaces")).wait_for(timeout=60_000)
+        page.get_by_role("heading", name=re.compile("never replaces a unit")).wait_for(timeout=60_000)
         page.get_by_text(CHOICES[0], exact=True).wait_for(timeout=30_000)
         answer(page, CHOICES[i % 3])
         expected[CHOICES[i % 3]] += 1

@@ -71,7 +71,7 @@ def test_the_teacher_sees_every_question_asked_and_can_download_them(data_dir):
     assert not at.exception, at.exception
     at.toggle(key="poll_record").set_value(True).run()
     text = markdown(at)
-    assert "**1. Which variant never replaces" in text and "**2. " in text and "(not revealed)" in text
+    assert "**1. Which diffusion variant never replaces" in text and "**2. " in text and "(not revealed)" in text
     assert "<b>uniform</b>: 1 (100 %)" in text
     assert [b.label for b in at.get("download_button")] == ["Download the tallies (CSV)"]
     assert len(store.history(code)) == 2
@@ -112,6 +112,6 @@ def test_a_damaged_poll_file_is_one_sentence_and_the_rest_of_the_app_works(data_
     home = open_page("pages/views/home.py")
     assert not home.error and home.title
     lesson = open_page("pages/views/lessons.py", {"lesson": "1", "step": "1"})
-    lesson.toggle(key="poll-ar-next").set_value(True).run()
+    lesson.toggle(key="lesson_poll_on").set_value(True).run()
     assert not lesson.exception and len(lesson.error) == 1 and "The poll database" in lesson.error[0].value
     assert lesson.button(key="lesson_next").label == "Next"  # the lesson goes on below it

@@ -34,7 +34,7 @@ def valid_files(tmp_path_factory) -> list[dict]:
     out = []
     for name, v in VARIANTS.items():
         model = training.load_checkpoint(training.default_checkpoint(name))[0]
-        traj = v.trajectory(model, 4, 3)
+        traj = v.trajectory(model, max(4, v.min_steps), 3)
         out.append(traj.to_dict())
         if name == "masked":
             out.append(v.branch(model, traj, 1, Edits(pins={0: 3}), seed=5).to_dict())

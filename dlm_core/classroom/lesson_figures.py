@@ -36,8 +36,9 @@ def _autoregressive(models: dict) -> Figure:
     rows = autoregressive_rows(traj)
     gaps = [abs(float(r["model p(unit | before)"]) - float(r["exact p(unit | before)"])) for r in rows]
     worst = rows[max(range(len(rows)), key=gaps.__getitem__)]
-    finding = (f"At every step the trained model's probability of the next unit is within {max(gaps):.3f} of the "
-               "language's exact one: it has learned the conditionals an autoregressive model writes with."
+    close = "to three decimals" if max(gaps) < 0.0005 else f"within {max(gaps):.3f}"
+    finding = (f"At every step the trained model's probability of the next unit matches the language's exact one "
+               f"{close}: it has learned the conditionals an autoregressive model writes with."
                if max(gaps) < 0.01 else
                f"Its largest miss is at step {worst['step']} (“{worst['unit']}”): {worst['model p(unit | before)']} "
                f"where the language says {worst['exact p(unit | before)']}.")
