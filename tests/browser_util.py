@@ -28,6 +28,9 @@ def served_app(log_name: str, **env):
     """The app served on 127.0.0.1 by scripts/serve.py (extra environment `env`), until the block ends."""
     port = free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # the tests run in two processes (scripts/test.sh): a log each
+    if worker:
+        log_name = log_name.replace(".log", f"-{worker}.log")
     with open(ROOT / "artifacts" / log_name, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],

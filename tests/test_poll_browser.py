@@ -191,7 +191,7 @@ def test_a_class_answers_changes_and_the_tally_survives_a_restart(poll_server, b
     teacher.get_by_role("button", name="Reveal the answer").click()
     teacher.get_by_text("The answer: masked").wait_for(timeout=30_000)
     students[1][1].get_by_text("The answer: masked").wait_for(timeout=30_000)
-    assert "uniform: 3 (30 %) · yours" in page_text(students[1][1])  # and how the class answered
+    students[1][1].get_by_text("uniform: 3 (30 %) · yours").wait_for(timeout=30_000)  # and how the class answered
     students[1][1].screenshot(path=str(SHOTS / "poll-student-revealed.png"), full_page=True)
 
     # the record of the room: every question asked so far, as CSV (counts only)

@@ -40,6 +40,14 @@ class CompareSettings:
         return cls(n_samples=2000, n_t=100)
 
 
+def command_of(cs: CompareSettings) -> str:
+    """The CLI line that recomputes these settings (python -m dlm_core compare)."""
+    quick = cs.n_t < CompareSettings.n_t
+    base = CompareSettings.quick() if quick else CompareSettings()
+    return ("python -m dlm_core compare --json" + " --quick" * quick
+            + (f" --samples {cs.n_samples}" if cs.n_samples != base.n_samples else ""))
+
+
 def compute(settings: CompareSettings | None = None, progress=None, models: dict | None = None) -> dict:
     """All the numbers of the Compare page. `progress(fraction, text)` reports along the way;
     `models` may replace a variant's shipped model (e.g. one trained on the Train page).
@@ -108,7 +116,7 @@ def compute(settings: CompareSettings | None = None, progress=None, models: dict
         "what": f"Toy-language comparison of the {', '.join(VARIANTS)} variants (docs/maths.md section 4)",
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(time.perf_counter() - t0, 1),
-        "command": "python -m dlm_core compare --json" + (" --quick" if cs.n_samples < 20000 else ""),
+        "command": command_of(cs),
         "settings": asdict(cs),
         "seeds": "variant cells at T: seed + 1000 T (+ chunk start); strategies: seed + 7 T; ReMDM: seed + 31; "
                  "uniform / Gaussian NELBO: generator seed",

@@ -13,7 +13,7 @@ WORDS = ["data-constrained", "larger toy language", "autoregressive model", "mas
          "training set", "held-out loss", "learn by heart (overfitting)", "entropy H", "NELBO", "standard error",
          "cross-entropy", "Monte Carlo", "validity", "sample", "causal mask", "token / unit", "seed",
          "training step", "[MASK]", "parameters"]
-RECOMPUTE_GUESS_S = 60.0  # the quick settings here, before the queue has timed one
+RECOMPUTE_GUESS_S = 30.0  # the quick settings here, before the queue has timed one
 
 
 
@@ -23,8 +23,8 @@ class DataStudyView:
 
     unique: int = setting(300, label="Unique training sentences U", widget="select_slider", url="ds_u")
     full: bool = setting(False, label="Full settings (about 20 to 30 minutes here)", url="ds_full",
-                         help="Off: the quick settings (smaller models, U = 40, 120, 360, three epochs): about a "
-                              "minute, a check of the pipeline rather than of the finding.")
+                         help="Off: the quick settings (smaller models, U = 40, 120, 360, three epoch counts): about "
+                              "half a minute, a check of the pipeline rather than of the finding.")
 
 
 view = PageState(DataStudyView)
