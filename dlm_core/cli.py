@@ -133,6 +133,7 @@ def cmd_generate(a) -> int:
 def cmd_compare(a) -> int:
     from dlm_core.studies import compare
 
+    out = _out_path(a.out)  # fail before minutes of work
     settings = compare.CompareSettings.quick() if a.quick else compare.CompareSettings()
     if a.samples is not None:
         if a.samples < 100:
@@ -141,16 +142,9 @@ def cmd_compare(a) -> int:
             return 2
         settings = replace(settings, n_samples=a.samples)
 
-    def progress(frac, text):
-        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
-
-    results = compare.compute(settings, progress=progress)
+    results = compare.compute(settings, progress=_progress)
     text = json.dumps(results, indent=None if a.json else 2)
-    if a.out:
-        from pathlib import Path
-
-        Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {a.out}", file=sys.stderr)
+    _write_results(out, results)
     print(text)
     return 0
 
@@ -195,18 +189,26 @@ def cmd_order_study(a) -> int:
 
         lm = hf_adapter.load(a.model)
 
-    def progress(frac, text):
-        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
-
-    results = order_study.compute(settings, progress=progress, lm=lm)
-    if out is not None:
-        try:
-            out.write_text(json.dumps(results, indent=1) + "\n")
-        except OSError as e:
-            raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
-        print(f"wrote {a.out}", file=sys.stderr)
+    results = order_study.compute(settings, progress=_progress, lm=lm)
+    _write_results(out, results)
     print(json.dumps(results) if a.json else order_study.summary_text(results))
     return 0
+
+
+def _progress(frac: float, text: str) -> None:
+    """A long command's progress, on stderr (stdout keeps the JSON)."""
+    print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
+
+
+def _write_results(path, results: dict) -> None:
+    """Write a study's results to its --out file (checked by _out_path before the work), if one was given."""
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(results, indent=1) + "\n")
+    except OSError as e:
+        raise ValueError(f"cannot write {path}: {e.strerror or e}") from e
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _out_path(out: str | None):
@@ -230,16 +232,8 @@ def cmd_data_study(a) -> int:
     argv = ["--json"] * a.json + ["--quick"] * a.quick + (["--out", a.out] if a.out else [])
     settings = data_study.DataStudySettings.quick() if a.quick else data_study.DataStudySettings()
 
-    def progress(frac, text):
-        print(f"[{frac:4.0%}] {text}", file=sys.stderr, flush=True)
-
-    results = data_study.compute(settings, progress, shlex.join(["python", "-m", "dlm_core", "data-study", *argv]))
-    if out is not None:
-        try:
-            out.write_text(json.dumps(results, indent=1) + "\n")
-        except OSError as e:
-            raise ValueError(f"cannot write {a.out}: {e.strerror or e}") from e
-        print(f"wrote {a.out}", file=sys.stderr)
+    results = data_study.compute(settings, _progress, shlex.join(["python", "-m", "dlm_core", "data-study", *argv]))
+    _write_results(out, results)
     print(json.dumps(results) if a.json else "\n".join(results["findings"]))
     return 0
 

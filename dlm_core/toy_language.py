@@ -95,12 +95,17 @@ class SupportArrays:
     index: dict  # sentence tuple -> row
 
 
-@lru_cache(maxsize=1)
-def support_arrays() -> SupportArrays:
-    items = sorted(support().items())
+def arrays_of(dist: dict) -> SupportArrays:
+    """A distribution over sentences (tuple -> probability) as SupportArrays, sorted by sentence."""
+    items = sorted(dist.items())
     x = np.array([k for k, _ in items], dtype=np.int64)
     p = np.array([float(v) for _, v in items], dtype=np.float64)
     return SupportArrays(x=x, p=p, index={k: i for i, (k, _) in enumerate(items)})
+
+
+@lru_cache(maxsize=1)
+def support_arrays() -> SupportArrays:
+    return arrays_of(support())
 
 
 def support_size() -> int:
@@ -121,14 +126,19 @@ def entropy_bits_per_unit() -> float:
 
 def encode(text: str) -> tuple[int, ...]:
     """'our dog s are your s' -> ids, right-padded with [PAD] to 6 units."""
-    words = text.split()
-    unknown = [w for w in words if w not in ID and w != MASK]
+    return encode_units(text, UNITS, L, MASK_ID)
+
+
+def encode_units(text: str, units: tuple[str, ...], length: int, mask_id: int) -> tuple[int, ...]:
+    """Words -> ids in a language of these `units` (one of them [PAD]), [MASK] -> mask_id, padded to `length`."""
+    words, ids = text.split(), {u: i for i, u in enumerate(units)}
+    unknown = [w for w in words if w not in ids and w != MASK]
     if unknown:
-        raise ValueError(f"unknown unit(s) {unknown}; the units are: {' '.join(UNITS)}")
-    if len(words) > L:
-        raise ValueError(f"a sentence has at most {L} units, got {len(words)}")
-    ids = [MASK_ID if w == MASK else ID[w] for w in words]
-    return tuple(ids + [PAD_ID] * (L - len(ids)))
+        raise ValueError(f"unknown unit(s) {unknown}; the units are: {' '.join(units)}")
+    if len(words) > length:
+        raise ValueError(f"a sentence has at most {length} units, got {len(words)}")
+    out = [mask_id if w == MASK else ids[w] for w in words]
+    return tuple(out + [ids["[PAD]"]] * (length - len(out)))
 
 
 def unit_name(i: int) -> str:

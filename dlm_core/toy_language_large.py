@@ -16,12 +16,11 @@ sentence. tests/test_toy_language_large.py checks that the two agree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache, lru_cache
 from itertools import product
 
-import numpy as np
+from dlm_core.toy_language import SupportArrays, arrays_of, encode_units
 
 UNITS = ("we", "you", "they", "he", "she", "our", "your", "their", "cat", "dog", "friend", "is", "are", "s", "and",
          "[PAD]")
@@ -107,21 +106,10 @@ def support() -> dict[tuple[int, ...], Fraction]:
     return dist
 
 
-@dataclass(frozen=True)
-class SupportArrays:
-    """The support as arrays, in a fixed (sorted) order, for vectorised code."""
-
-    x: np.ndarray  # (N, L) int64 sentences
-    p: np.ndarray  # (N,) float64 probabilities
-    index: dict  # sentence tuple -> row
-
-
 @lru_cache(maxsize=1)
 def support_arrays() -> SupportArrays:
-    items = sorted(support().items())
-    x = np.array([k for k, _ in items], dtype=np.int64)
-    p = np.array([float(v) for _, v in items], dtype=np.float64)
-    return SupportArrays(x=x, p=p, index={k: i for i, (k, _) in enumerate(items)})
+    """The support as arrays, in a fixed (sorted) order, for vectorised code."""
+    return arrays_of(support())
 
 
 def support_size() -> int:
@@ -216,14 +204,7 @@ def grammar_support_size() -> int:
 
 def encode(text: str) -> tuple[int, ...]:
     """'he is our dog and we are your s' -> ids, right-padded with [PAD] to 12 units."""
-    words = text.split()
-    unknown = [w for w in words if w not in ID and w != MASK]
-    if unknown:
-        raise ValueError(f"unknown unit(s) {unknown}; the units are: {' '.join(UNITS)}")
-    if len(words) > L:
-        raise ValueError(f"a sentence has at most {L} units, got {len(words)}")
-    ids = [MASK_ID if w == MASK else ID[w] for w in words]
-    return tuple(ids + [PAD_ID] * (L - len(ids)))
+    return encode_units(text, UNITS, L, MASK_ID)
 
 
 def decode(ids, strip_pad: bool = False) -> str:

@@ -10,6 +10,19 @@ ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)
 
 
+# The longest test files first (their sums, measured with --junitxml): scripts/test.sh runs two processes that take
+# a file at a time in this order, so the short files fill in at the end instead of one long file running alone.
+LONGEST_FIRST = ("test_lessons_browser.py", "test_links.py", "test_browser.py", "test_lessons.py",
+                 "test_department.py", "test_training_lab.py", "test_compare.py", "test_data_study.py",
+                 "test_order_study.py", "test_infill.py", "test_jobs_browser.py", "test_masked_checkpoint.py",
+                 "test_poll_browser.py", "test_a11y_browser.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the other files keep their order
+
+
 @pytest.fixture(scope="session")
 def masked_model():
     from dlm_core.studies import training
