@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 COMPARE_SECTIONS = ["Quality against steps", "Strategies and schedules", "Threshold decoding",
                     "One seed, three variants"]
-PAGES = ([("home", "/welcome")]  # every lesson step: tests/test_lessons_browser.py, before and after its reveal
+PAGES = ([("home", "/")]  # every lesson step: tests/test_lessons_browser.py, before and after its reveal
          + [("forward", "/forward")]
          + [(f"reverse-{v}", f"/reverse?variant={v}") for v in ("masked", "uniform", "gaussian")]
          + [("infill", "/infill")]
@@ -34,6 +34,7 @@ def open_page(page, url: str) -> None:
     page.goto(url)
     page.locator("h1").first.wait_for(timeout=60_000)
     wait_idle(page)
+    assert not page.get_by_text("Page not found").count(), url  # Streamlit's dialog for a path it does not know
 
 
 def assert_no_blocking(page, name: str) -> None:

@@ -63,6 +63,17 @@ def test_home_renders_the_exact_numbers():
     assert any("Wheel of Fortune" in md.value for md in at.markdown)
 
 
+def test_home_links_every_room_lessons_first():
+    import re
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    linked = [link.proto.page for link in at.get("page_link")]
+    rooms = re.findall(r'url_path="([a-z_]+)"', (Path(APP)).read_text())  # every page of the navigation
+    assert linked[0] == "lessons" and sorted(linked) == sorted(r for r in rooms if r not in ("welcome", "home"))
+
+
 def test_reverse_page_hands_the_whole_trajectory_to_the_stage():
     at = open_page("pages/views/reverse.py")
     d = stage_of(at)

@@ -64,15 +64,21 @@ show_html(chips.legend_html())
 st.caption("Confidence and probability always use one sequential scale (viridis).")
 
 st.header("Where to go")
-st.page_link("pages/views/forward.py", label="Forward process: how each kind of noise destroys a sentence",
-             icon=":material/fast_forward:")
-st.page_link("pages/views/reverse.py", label="Reverse process: watch a model write a sentence, step by step",
-             icon=":material/fast_rewind:")
-st.page_link("pages/views/compare.py", label="Compare variants: the honest numbers, side by side",
-             icon=":material/compare_arrows:")
-st.page_link("pages/views/train.py", label="Train: watch a toy model learn, live", icon=":material/model_training:")
-st.page_link("pages/views/real.py", label="Real model: a masked diffusion LM writing Shakespeare-like text",
-             icon=":material/menu_book:")
+ROOMS = [  # every room of the app, in the order a newcomer would take them
+    ("lessons.py", "Lessons: the whole article in short steps, each asking you to predict first", "school"),
+    ("forward.py", "Forward process: how each kind of noise destroys a sentence", "fast_forward"),
+    ("reverse.py", "Reverse process: watch a model write a sentence, step by step", "fast_rewind"),
+    ("infill.py", "Infill: pin some units and let a model fill the rest", "edit_note"),
+    ("compare.py", "Compare variants: the honest numbers, side by side", "compare_arrows"),
+    ("order_study.py", "Unmasking order: which positions a model commits first", "format_list_numbered"),
+    ("train.py", "Train: watch a toy model learn, live", "model_training"),
+    ("training_lab.py", "Training lab: change one choice of the recipe and see its bound", "science"),
+    ("data_study.py", "Data-constrained: autoregressive against diffusion on few sentences", "dataset"),
+    ("real.py", "Real model: a masked diffusion LM writing Shakespeare-like text", "menu_book"),
+    ("poll.py", "Class poll: a room code, the class answers, the tally on the projector", "how_to_vote"),
+]
+for file, label, icon in ROOMS:
+    st.page_link(f"pages/views/{file}", label=label, icon=f":material/{icon}:")
 st.caption(
     "References: Austin et al. 2021 (D3PM); Li et al. 2022 (Diffusion-LM); Dieleman et al. 2023 (CDCD); "
     "Sahoo et al. 2024 (MDLM); Shi et al. 2024 (MD4); Ou et al. 2024 (RADD); Nie et al. 2025 (LLaDA); "
