@@ -10,7 +10,8 @@ WORDS = ["DLM (diffusion language model)", "pin", "autoregressive model", "token
          "reverse process", "toy language", "[PAD]", "entropy H", "bits per unit", "validity", "sample",
          "masked (absorbing) diffusion", "[MASK]", "uniform diffusion", "Gaussian diffusion", "self-correction",
          "embedding", "vector", "commit", "ReMDM remasking η", "prompt", "confidence (score)", "viridis",
-         "variant", "D3PM", "Diffusion-LM", "CDCD", "Plaid", "MDLM", "MD4", "RADD", "LLaDA", "Dream", "UDLM"]
+         "variant", "NELBO", "infill", "data-constrained",
+         "D3PM", "Diffusion-LM", "CDCD", "Plaid", "MDLM", "MD4", "RADD", "LLaDA", "Dream", "UDLM"]
 
 st.title("Seeing how diffusion language models write")
 glossary_popover(WORDS)
