@@ -123,6 +123,20 @@ def queued(compute, *, kind: str, cost: float, label: str, hint_s: float, key: s
     return job
 
 
+def keep_recomputed(job: jobs.Job, results_key: str) -> None:
+    """A finished Recompute job: its results replace the page's (kept under `results_key`, then one rerun
+    draws them), or a line says why the numbers shown are unchanged."""
+    from pages.state import md_escape
+
+    if job.state == jobs.DONE:
+        st.session_state[results_key] = job.result
+        st.rerun()
+    elif job.state == jobs.FAILED:
+        st.error(f"Recomputing failed: {md_escape(job.error)}")
+    else:
+        st.info("Recomputing stopped; the numbers shown are unchanged.", icon=":material/stop:")
+
+
 def _rerun_once(key: str, job) -> None:
     """One full rerun when `job` has finished (it re-enables the page's settings and ends the fragment's
     refreshing), never two for the same job."""

@@ -204,28 +204,15 @@ def clamp_finding(table: dict) -> str:
 
 def propagation_trajectories(models: dict) -> tuple[Trajectory, Trajectory]:
     """One masked run from the article's canvas and one uniform run given the same units mid-flight."""
-    from dataclasses import replace
-
     import torch
 
     from dlm_core.sampling.sampler import run_trajectory
-    from dlm_core.studies.mid_flight import ARTICLE, MidFlightSettings, canvas_of
+    from dlm_core.studies.mid_flight import ARTICLE, MidFlightSettings, canvas_of, uniform_given_mid_flight
     from dlm_core.variants.registry import VARIANTS
 
     canvas = canvas_of(ARTICLE)
-    m = VARIANTS["masked"]
-    masked = m.trajectory(models["masked"], sum(u == MASK_ID for u in canvas), SEED,
-                          x_init=torch.tensor([canvas]), strategy="random")
-    st = MidFlightSettings()
-    u = VARIANTS["uniform"]
-    cfg = u.sampler_config(st.uniform_steps, SEED)
-    first = u.make_sampler(models["uniform"], cfg)
-    while first.k < st.uniform_from_step:
-        first.step()
-    state = first.x.clone()
-    for i, unit in enumerate(canvas):
-        if unit != MASK_ID:
-            state[:, i] = unit
-    rest = u.make_sampler(models["uniform"], replace(cfg, start_step=st.uniform_from_step), x_init=state)
-    uniform = run_trajectory(rest, "uniform", list(u.vocab))
+    masked = VARIANTS["masked"].trajectory(models["masked"], sum(u == MASK_ID for u in canvas), SEED,
+                                           x_init=torch.tensor([canvas]), strategy="random")
+    rest = uniform_given_mid_flight(models["uniform"], canvas, MidFlightSettings(), SEED, batch=1)
+    uniform = run_trajectory(rest, "uniform", list(VARIANTS["uniform"].vocab))
     return masked, uniform

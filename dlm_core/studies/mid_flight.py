@@ -77,6 +77,23 @@ class MidFlightSettings:
     seed: int = 0
 
 
+def uniform_given_mid_flight(uniform_model, canvas: list[int], st: MidFlightSettings, seed: int, batch: int):
+    """A uniform sampler (`batch` runs) that has taken st.uniform_from_step of its steps and then had the canvas's
+    units written into its state: the steps left, ready to run."""
+    from dlm_core.variants.registry import VARIANTS
+
+    uni = VARIANTS["uniform"]
+    cfg = uni.sampler_config(st.uniform_steps, seed)
+    sampler = uni.make_sampler(uniform_model, cfg, batch=batch)
+    while sampler.k < st.uniform_from_step:
+        sampler.step()
+    state = sampler.x.clone()
+    for i, u in enumerate(canvas):
+        if u != MASK_ID:
+            state[:, i] = u
+    return uni.make_sampler(uniform_model, replace(cfg, start_step=st.uniform_from_step), x_init=state)
+
+
 def study(masked_model, uniform_model, settings: MidFlightSettings | None = None) -> dict:
     """Both experiments' numbers (JSON-able)."""
     from dlm_core.schedules import time_grid
@@ -88,17 +105,7 @@ def study(masked_model, uniform_model, settings: MidFlightSettings | None = None
     canvas = canvas_of(st.article)
     masked = exact_outcomes(lp, canvas)
     top = sorted(masked.items(), key=lambda kv: -kv[1])[:5]
-    # uniform: the same two units written into each run's state after uniform_from_step of its steps
-    uni = VARIANTS["uniform"]
-    cfg = uni.sampler_config(st.uniform_steps, st.seed)
-    sampler = uni.make_sampler(uniform_model, cfg, batch=st.n)
-    while sampler.k < st.uniform_from_step:
-        sampler.step()
-    state = sampler.x.clone()
-    for i, u in enumerate(canvas):
-        if u != MASK_ID:
-            state[:, i] = u
-    cont = uni.make_sampler(uniform_model, replace(cfg, start_step=st.uniform_from_step), x_init=state)
+    cont = uniform_given_mid_flight(uniform_model, canvas, st, st.seed, st.n)
     while not cont.done:
         cont.step()
     final = cont.x.tolist()

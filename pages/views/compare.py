@@ -8,7 +8,7 @@ from dlm_core.classroom.glossary import verdict_words
 from dlm_core.render import chips, plotly_figures, study_figures
 from dlm_core.studies import compare  # light: the table is drawn before torch is imported
 from dlm_core.toy_language import support_size, validity_reason
-from pages import PageState, glossary_popover, md_escape, session_models, setting, shipped_model, show_html
+from pages import PageState, glossary_popover, session_models, setting, shipped_model, show_html
 
 WORDS = ["entropy H", "standard error", "sample", "bits per unit", "plug-in KL", "KL (divergence)", "steps T",
          "variant", "masked (absorbing) diffusion", "uniform diffusion", "Gaussian diffusion", "NELBO", "NELBO − H",
@@ -196,8 +196,7 @@ for col, v in zip(cols, VARIANTS, strict=True):
 full = view.widget("full")
 view.finish(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
-    from dlm_core.serving import jobs
-    from pages.jobs_ui import queued
+    from pages.jobs_ui import keep_recomputed, queued
 
     models = {v: trained[v][p] for v, p in picked.items() if p != "shipped"}
     settings = compare.CompareSettings() if full else compare.CompareSettings.quick()
@@ -205,10 +204,4 @@ if st.button("Recompute", icon=":material/refresh:", key="cmp_recompute"):
                  cost=settings.n_samples, label="recompute the comparison", key="cmp_stop",
                  hint_s=RECOMPUTE_GUESS_S * settings.n_samples / 2000,
                  stop_help="Stop recomputing (the numbers shown stay).")
-    if job.state == jobs.DONE:
-        st.session_state.compare_results = job.result
-        st.rerun()
-    elif job.state == jobs.FAILED:
-        st.error(f"Recomputing failed: {md_escape(job.error)}")
-    else:
-        st.info("Recomputing stopped; the numbers shown are unchanged.", icon=":material/stop:")
+    keep_recomputed(job, "compare_results")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dlm_core.render import study_figures
 from dlm_core.studies import compare, data_study
-from pages import PageState, glossary_popover, md_escape, setting
+from pages import PageState, glossary_popover, setting
 
 WORDS = ["data-constrained", "larger toy language", "autoregressive model", "masked (absorbing) diffusion", "epoch",
          "training set", "held-out loss", "learn by heart (overfitting)", "entropy H", "NELBO", "standard error",
@@ -83,8 +83,7 @@ st.header("Recompute")
 full = view.widget("full")
 view.finish(notice_box)
 if st.button("Recompute", icon=":material/refresh:", key="ds_recompute"):
-    from dlm_core.serving import jobs
-    from pages.jobs_ui import queued
+    from pages.jobs_ui import keep_recomputed, queued
 
     settings = data_study.DataStudySettings() if full else data_study.DataStudySettings.quick()
     command = data_study.COMMAND if full else "python -m dlm_core data-study --json --quick"
@@ -93,11 +92,5 @@ if st.button("Recompute", icon=":material/refresh:", key="ds_recompute"):
         on_message=lambda m: report(*m)), kind="data-study", cost=30.0 if full else 1.0,
         label="recompute the data-constrained study", hint_s=RECOMPUTE_GUESS_S * (30.0 if full else 1.0),
         key="ds_stop", stop_help="Stop recomputing (the numbers shown stay).")
-    if job.state == jobs.DONE:
-        st.session_state.data_study_results = job.result
-        st.rerun()
-    elif job.state == jobs.FAILED:
-        st.error(f"Recomputing failed: {md_escape(job.error)}")
-    else:
-        st.info("Recomputing stopped; the numbers shown are unchanged.", icon=":material/stop:")
+    keep_recomputed(job, "data_study_results")
 glossary_popover(WORDS, where=glossary_box)
